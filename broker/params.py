@@ -1,0 +1,124 @@
+"""Checks for request parameters at the operation boundary.
+
+Every operation validates its whole request before it changes anything, so an invalid request
+changes nothing. These helpers raise :class:`~broker.errors.BrokerError` with the AWS code and a
+message that says what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import InvalidParameterValue, MissingParameter
+
+
+def check_known(params: Mapping[str, Any], allowed: frozenset[str], operation: str) -> None:
+    """Reject parameters the operation does not take (boto3 rejects them before sending)."""
+    if not params.keys() <= allowed:
+        unknown = sorted(set(params) - allowed)
+        raise InvalidParameterValue(
+            f"Unknown parameter in input to {operation}: {', '.join(map(repr, unknown))}; "
+            f"must be one of: {', '.join(sorted(allowed))}"
+        )
+
+
+def required_str(params: Mapping[str, Any], name: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        raise MissingParameter(f"The request must contain the parameter {name}.")
+    if type(value) is not str:
+        raise InvalidParameterValue(
+            f"Value for parameter {name} is invalid. Reason: expected a string, got "
+            f"{type(value).__name__}."
+        )
+    return value
+
+
+def optional_str(params: Mapping[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise InvalidParameterValue(
+            f"Value for parameter {name} is invalid. Reason: expected a string, got "
+            f"{type(value).__name__}."
+        )
+    return value
+
+
+def optional_int(
+    params: Mapping[str, Any], name: str, lo: int, hi: int, reason: str | None = None
+) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    return check_int(value, name, lo, hi, reason)
+
+
+def check_int(value: Any, name: str, lo: int, hi: int, reason: str | None = None) -> int:
+    if type(value) is not int:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        else:
+            raise InvalidParameterValue(
+                f"Value {value!r} for parameter {name} is invalid. Reason: must be an integer."
+            )
+    if not lo <= value <= hi:
+        raise InvalidParameterValue(
+            f"Value {value} for parameter {name} is invalid. Reason: "
+            + (reason or f"Must be >= {lo} and <= {hi}, if provided.")
+        )
+    return value
+
+
+def str_list(params: Mapping[str, Any], name: str, *, required: bool = False) -> list[str]:
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise MissingParameter(f"The request must contain the parameter {name}.")
+        return []
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidParameterValue(
+            f"Value for parameter {name} is invalid. Reason: expected a list of strings."
+        )
+    out = list(value)
+    for item in out:
+        if type(item) is not str:
+            raise InvalidParameterValue(
+                f"Value for parameter {name} is invalid. Reason: expected a list of strings."
+            )
+    return out
+
+
+def str_map(params: Mapping[str, Any], name: str) -> dict[str, str]:
+    value = params.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidParameterValue(
+            f"Value for parameter {name} is invalid. Reason: expected a map of strings."
+        )
+    for k, v in value.items():
+        if type(k) is not str or type(v) is not str:
+            raise InvalidParameterValue(
+                f"Value for parameter {name} is invalid. Reason: keys and values must be strings."
+            )
+    return dict(value)
+
+
+def entries(params: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    value = params.get(name)
+    if value is None:
+        raise MissingParameter(f"The request must contain the parameter {name}.")
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise InvalidParameterValue(
+            f"Value for parameter {name} is invalid. Reason: expected a list of entries."
+        )
+    out = list(value)
+    for item in out:
+        if not isinstance(item, Mapping):
+            raise InvalidParameterValue(
+                f"Value for parameter {name} is invalid. Reason: each entry must be a map."
+            )
+    return out

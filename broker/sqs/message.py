@@ -1,0 +1,183 @@
+"""SQS messages: the stored record, and the pure functions AWS defines over messages.
+
+MD5 digests, size accounting and content rules follow the SQS API reference:
+
+* ``MD5OfMessageBody`` is the hex MD5 of the UTF-8 body.
+* ``MD5OfMessageAttributes`` (and ``MD5OfMessageSystemAttributes``) hash, for each attribute in
+  name order: the 4-byte big-endian length and bytes of the name, the same for the data type,
+  one transport byte (1 for String/Number, 2 for Binary) and the length-prefixed value.
+* The size of a message is its UTF-8 body plus, for each message attribute, the bytes of its
+  name, its data type and its value. System attributes (AWSTraceHeader) do not count.
+* A body may only contain #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF;
+  anything else is ``InvalidMessageContents``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from struct import pack
+from typing import Any
+
+# Message lifecycle. A message is in exactly one state; the allowed moves are the table below.
+DELAYED = 0  # sent with a delay that has not elapsed
+AVAILABLE = 1  # receivable
+INFLIGHT = 2  # received, invisible until its visibility deadline
+DELETED = 3  # deleted by a receipt handle, or purged
+EXPIRED = 4  # retention period over
+MOVED = 5  # moved to a dead-letter queue (or by a move task) -- lives on in the other queue
+
+STATE_NAMES = ("DELAYED", "AVAILABLE", "INFLIGHT", "DELETED", "EXPIRED", "MOVED")
+
+#: Allowed transitions of a message's life (from -> to). Terminal states have no way out.
+TRANSITIONS: dict[int, frozenset[int]] = {
+    DELAYED: frozenset({AVAILABLE, DELETED, EXPIRED}),
+    AVAILABLE: frozenset({INFLIGHT, DELETED, EXPIRED, MOVED}),
+    INFLIGHT: frozenset({AVAILABLE, DELETED, EXPIRED}),
+    DELETED: frozenset(),
+    EXPIRED: frozenset(),
+    MOVED: frozenset(),
+}
+LIVE_STATES = frozenset({DELAYED, AVAILABLE, INFLIGHT})
+
+
+class Message:
+    """One stored message. Plain slots class: it is the unit of memory per queued message."""
+
+    __slots__ = (
+        "attributes",
+        "body",
+        "deadline_cap",
+        "dedup_id",
+        "first_receive",
+        "group_id",
+        "md5_attributes",
+        "md5_body",
+        "md5_system",
+        "message_id",
+        "origin",
+        "receive_count",
+        "sent_at",
+        "sequence_number",
+        "serial",
+        "state",
+        "system",
+        "visible_at",
+    )
+
+    def __init__(
+        self,
+        message_id: str,
+        body: str,
+        md5_body: str,
+        sent_at: float,
+        attributes: dict[str, Any] | None = None,
+        md5_attributes: str | None = None,
+        system: dict[str, Any] | None = None,
+        md5_system: str | None = None,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
+        sequence_number: str | None = None,
+    ) -> None:
+        self.message_id = message_id
+        self.body = body
+        self.md5_body = md5_body
+        self.sent_at = sent_at
+        self.attributes = attributes
+        self.md5_attributes = md5_attributes
+        self.system = system
+        self.md5_system = md5_system
+        self.group_id = group_id
+        self.dedup_id = dedup_id
+        self.sequence_number = sequence_number
+        self.serial = 0
+        self.state = AVAILABLE
+        self.receive_count = 0
+        self.first_receive: float | None = None
+        self.visible_at = 0.0
+        self.deadline_cap = 0.0
+        #: ARN of the queue a dead-lettered message came from (DeadLetterQueueSourceArn)
+        self.origin: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Message({self.message_id!r}, serial={self.serial}, "
+            f"state={STATE_NAMES[self.state]}, receives={self.receive_count})"
+        )
+
+    def copy(self) -> Message:
+        """A fresh record of the same message (same id, body, attributes and receive count)."""
+        m = Message(
+            self.message_id,
+            self.body,
+            self.md5_body,
+            self.sent_at,
+            self.attributes,
+            self.md5_attributes,
+            self.system,
+            self.md5_system,
+            self.group_id,
+            self.dedup_id,
+            self.sequence_number,
+        )
+        m.receive_count = self.receive_count
+        m.first_receive = self.first_receive
+        m.origin = self.origin
+        return m
+
+
+# Characters AWS rejects in a message body (the complement of the allowed XML character ranges).
+_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def first_forbidden_char(body: str) -> str | None:
+    """The first character of ``body`` that AWS does not allow, or None."""
+    m = _FORBIDDEN.search(body)
+    return m.group() if m else None
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def attribute_value_bytes(attr: dict[str, Any]) -> bytes:
+    """The value bytes of a validated attribute (UTF-8 string or raw binary)."""
+    if attr["DataType"].startswith("Binary"):
+        return attr["BinaryValue"]
+    return attr["StringValue"].encode("utf-8")
+
+
+def md5_of_attributes(attributes: dict[str, dict[str, Any]]) -> str:
+    """MD5OfMessageAttributes as SQS computes it (see module docstring)."""
+    parts: list[bytes] = []
+    for name in sorted(attributes):
+        attr = attributes[name]
+        data_type: str = attr["DataType"]
+        nb = name.encode("utf-8")
+        tb = data_type.encode("utf-8")
+        parts.append(pack(">I", len(nb)))
+        parts.append(nb)
+        parts.append(pack(">I", len(tb)))
+        parts.append(tb)
+        if data_type.startswith("Binary"):
+            vb = attr["BinaryValue"]
+            parts.append(b"\x02")
+        else:
+            vb = attr["StringValue"].encode("utf-8")
+            parts.append(b"\x01")
+        parts.append(pack(">I", len(vb)))
+        parts.append(vb)
+    return hashlib.md5(b"".join(parts)).hexdigest()
+
+
+def attributes_size(attributes: dict[str, dict[str, Any]]) -> int:
+    """Bytes that message attributes add to a message's size, as SQS counts them."""
+    n = 0
+    for name, attr in attributes.items():
+        n += len(name.encode("utf-8")) + len(attr["DataType"].encode("utf-8"))
+        n += len(attribute_value_bytes(attr))
+    return n
+
+
+def body_size(body: str) -> int:
+    return len(body) if body.isascii() else len(body.encode("utf-8", "surrogatepass"))
