@@ -1,15 +1,46 @@
-"""Shared fixtures: a broker on trio's virtual clock and boto3-shaped clients."""
+"""Shared fixtures: a broker on trio's virtual clock and boto3-shaped clients.
+
+pytest-trio only runs a test on a mock clock when the test function itself takes a clock
+fixture, so :func:`pytest_collection_modifyitems` gives every other trio test a runner that
+defaults to ``MockClock(autojump_threshold=0)``: sleeps, long polls and timeouts take virtual
+time, never real time. A test that needs the real clock (real sockets) marks itself
+``@pytest.mark.real_clock``.
+"""
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
+import trio
+import trio.testing
 
 from adapters import InProcessClient
 from broker import Broker
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "real_clock: run this trio test on the real clock")
+
+
+def _run_on_virtual_clock(fn, *, clock=None, instruments=()):
+    if clock is None:
+        clock = trio.testing.MockClock(autojump_threshold=0)
+    return trio.run(fn, clock=clock, instruments=instruments)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        fn = getattr(item, "function", None)
+        if fn is None or not inspect.iscoroutinefunction(fn):
+            continue
+        if item.get_closest_marker("real_clock"):
+            continue
+        item.add_marker(pytest.mark.trio(run=_run_on_virtual_clock), append=False)
+
+
 @pytest.fixture
-async def broker(autojump_clock):
+async def broker():
     async with Broker.open(seed=0) as b:
         yield b
 

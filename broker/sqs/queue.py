@@ -574,7 +574,7 @@ class Queue:
     def _forget_attempts(self, now: float) -> None:
         order = self._attempt_order
         while order and order[0][0] <= now:
-            expires, attempt_id = order.popleft()
+            _, attempt_id = order.popleft()
             entry = self._attempts.get(attempt_id)
             if entry is not None and entry[0] <= now:
                 del self._attempts[attempt_id]

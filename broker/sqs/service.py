@@ -456,7 +456,9 @@ class SqsService:
         queue = self._ready(p, now)
         names = str_list(p, "AttributeNames")
         for n in names:
-            if n != "All" and n not in qattrs.ALL_NAMES:
+            if n != "All" and (
+                n not in qattrs.ALL_NAMES or (not queue.fifo and n in qattrs.FIFO_ONLY)
+            ):
                 raise InvalidAttributeName(f"Unknown Attribute {n}.")
         if not names:
             return {}
@@ -1129,7 +1131,7 @@ class SqsService:
                 )
         token = f"{uuid4_from(self.rng)}|{source.arn}"
         handle = base64.b64encode(token.encode()).decode()
-        task = MoveTask(handle, source.arn, destination.arn if destination else None)
+        task = MoveTask(handle, source.arn, destination.arn if destination is not None else None)
         if rate is not None:
             task.rate = rate
             task.rate_given = True
@@ -1162,7 +1164,9 @@ class SqsService:
             msg = source.take_oldest_available()
             if msg is None:
                 break
-            target = fixed or (self._by_arn.get(msg.origin) if msg.origin else None)
+            target = fixed
+            if target is None and msg.origin is not None:
+                target = self._by_arn.get(msg.origin)
             if target is None:
                 source.accept_moved(msg, now, msg.origin)
                 task.status = "FAILED"
@@ -1171,8 +1175,10 @@ class SqsService:
                 )
                 return True
             target.tick(now)
-            # A redriven message starts over: its receive count would otherwise send it straight
-            # back to the dead-letter queue.
+            # AWS: a redriven message counts as a new message -- new MessageId, new enqueue time,
+            # receive count from zero (else it would bounce straight back to the DLQ).
+            msg.message_id = uuid4_from(self.rng)
+            msg.sent_at = now
             msg.receive_count = 0
             msg.first_receive = None
             target.accept_moved(msg, now, None)

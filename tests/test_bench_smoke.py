@@ -1,0 +1,51 @@
+"""Smoke test for `python -m bench sqs`: the msgsim part runs with tiny counts and returns
+every figure. It checks the shape of the results, never their speed."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+# bench/ is not an installed package; make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import sqs as bench_sqs
+
+TINY = bench_sqs.Config(
+    sends=30,
+    batch_messages=50,
+    receive_messages=60,
+    fifo_groups=7,
+    small_depth=20,
+    large_depth=200,
+    scaling_rounds=5,
+    warmup=10,
+)
+
+
+def _positive(x: object) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
+def test_bench_sqs_msgsim_part_returns_every_figure():
+    """Benchmarks never assert on time; this only guards the code from rotting."""
+    results = bench_sqs.run_all(TINY, moto=False)
+    ms = results["msgsim"]
+    for kind in ("standard", "fifo"):
+        for key in bench_sqs.THROUGHPUT_KEYS:
+            assert _positive(ms[kind][key]), (kind, key, ms[kind][key])
+    assert ms["standard"]["counts"] == {"sends": 30, "batch_messages": 50, "received": 60}
+    assert ms["fifo"]["groups"] == 7
+    scaling = ms["scaling"]
+    for size, depth in (("small", 20), ("large", 200)):
+        s = scaling[size]
+        assert s["depth"] == depth
+        for key in ("send_us", "receive_delete_us_per_msg", "traced_bytes_per_msg"):
+            assert _positive(s[key]), (size, key, s[key])
+        assert isinstance(s["bytes_per_msg_beyond_body"], float)
+    assert set(scaling["ratio_large_over_small"]) == {"send", "receive_delete"}
+    assert all(_positive(v) for v in scaling["ratio_large_over_small"].values())
+    assert "moto" not in results
+    report = bench_sqs.format_report(results)
+    assert "SendMessageBatch" in report and "queued" in report
