@@ -136,8 +136,14 @@ def first_forbidden_char(body: str) -> str | None:
     return m.group() if m else None
 
 
+try:  # CPython's built-in MD5 has less per-call overhead than OpenSSL's for small inputs
+    from _md5 import md5 as _small_md5
+except ImportError:  # pragma: no cover - CPython builds without it
+    _small_md5 = hashlib.md5
+
+
 def md5_hex(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
+    return (_small_md5 if len(data) < 4096 else hashlib.md5)(data).hexdigest()
 
 
 def attribute_value_bytes(attr: dict[str, Any]) -> bytes:

@@ -13,9 +13,11 @@ import binascii
 import hashlib
 import random
 import re
+from base64 import b64decode, b64encode
 from collections.abc import Callable, Mapping
 from struct import pack, unpack
 from typing import Any
+from zlib import crc32
 
 from .. import limits
 from ..clock import Epoch
@@ -55,7 +57,6 @@ from . import attributes as qattrs
 from .message import (
     Message,
     attributes_size,
-    body_size,
     first_forbidden_char,
     md5_hex,
     md5_of_attributes,
@@ -172,7 +173,7 @@ class SqsService:
         self._by_arn: dict[str, Queue] = {}
         self._deleted_at: dict[str, float] = {}
         self._uids = 0
-        self._secret = rng.getrandbits(128).to_bytes(16, "big")
+        self._seal = rng.getrandbits(32)
         self.url_prefix = f"https://sqs.{region}.amazonaws.com/{account_id}/"
         self.arn_prefix = f"arn:aws:sqs:{region}:{account_id}:"
         #: queue uids whose receivable set may have grown; the runtime wakes their long polls
@@ -236,10 +237,12 @@ class SqsService:
         return queue
 
     # ================================================================== receipt handles
+    # A receipt handle is the queue's uid, the message's serial and its receive count, sealed
+    # with a CRC seeded from the broker's RNG: enough to tell garbage and other queues' handles
+    # (this is a simulator, not a security boundary) at a fraction of an HMAC's cost.
     def _handle(self, queue: Queue, msg: Message) -> str:
         raw = pack(">IQI", queue.uid, msg.serial, msg.receive_count)
-        mac = hashlib.blake2s(raw, key=self._secret, digest_size=8).digest()
-        return _RECEIPT_PREFIX + base64.b64encode(raw + mac).decode("ascii")
+        return _RECEIPT_PREFIX + b64encode(raw + pack(">I", crc32(raw, self._seal))).decode()
 
     def _parse_handle(self, queue: Queue, handle: Any) -> tuple[int, int]:
         """(serial, generation) of a receipt handle issued by ``queue``."""
@@ -248,15 +251,15 @@ class SqsService:
         if type(handle) is not str or not handle.startswith(_RECEIPT_PREFIX):
             raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not valid.')
         try:
-            data = base64.b64decode(handle[4:], validate=True)
+            data = b64decode(handle[4:], validate=True)
         except (binascii.Error, ValueError):
             raise ReceiptHandleIsInvalid(
                 f'The input receipt handle "{handle}" is not valid.'
             ) from None
-        if len(data) != 24:
+        if len(data) != 20:
             raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not valid.')
-        raw, mac = data[:16], data[16:]
-        if hashlib.blake2s(raw, key=self._secret, digest_size=8).digest() != mac:
+        raw = data[:16]
+        if crc32(raw, self._seal) != unpack(">I", data[16:])[0]:
             raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not valid.')
         uid, serial, gen = unpack(">IQI", raw)
         if uid != queue.uid:
@@ -603,7 +606,8 @@ class SqsService:
                     f"Invalid characters found (U+{ord(bad):04X}). Valid unicode characters are "
                     "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
                 )
-        size = body_size(body)
+        data = body.encode("utf-8", "surrogatepass")
+        size = len(data)
         raw_attrs = p.get("MessageAttributes")
         attrs = md5_attrs = None
         if raw_attrs:
@@ -673,7 +677,7 @@ class SqsService:
         msg = Message(
             "",
             body,
-            "",
+            md5_hex(data),
             now,
             attrs,
             md5_attrs,
@@ -691,10 +695,7 @@ class SqsService:
         if dedup_key is not None:
             seen = queue.dedup_lookup(dedup_key, now)
             if seen is not None:
-                out = {
-                    "MD5OfMessageBody": md5_hex(msg.body.encode("utf-8", "surrogatepass")),
-                    "MessageId": seen[0],
-                }
+                out = {"MD5OfMessageBody": msg.md5_body, "MessageId": seen[0]}
                 if msg.md5_attributes:
                     out["MD5OfMessageAttributes"] = msg.md5_attributes
                 if msg.md5_system:
@@ -704,7 +705,6 @@ class SqsService:
                 return out
             msg.sequence_number = queue.next_sequence_number()
         msg.message_id = uuid4_from(self.rng)
-        msg.md5_body = md5_hex(msg.body.encode("utf-8", "surrogatepass"))
         queue.send(msg, delay, now, dedup_key)
         self.touched.add(queue.uid)
         out = {"MD5OfMessageBody": msg.md5_body, "MessageId": msg.message_id}
@@ -821,8 +821,10 @@ class SqsService:
         batch = self._batch_entries(p)
         prepared: list[tuple[str, Any]] = []
         total = 0
+        allowed = self._SEND_ENTRY
         for entry in batch:
-            check_known(entry, self._SEND_ENTRY, "SendMessageBatch entry")
+            if not entry.keys() <= allowed:
+                check_known(entry, allowed, "SendMessageBatch entry")
             try:
                 item = self._prepare(queue, entry, now, batch=True)
             except BrokerError as err:
