@@ -111,13 +111,15 @@ def entries(params: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
     value = params.get(name)
     if value is None:
         raise MissingParameter(f"The request must contain the parameter {name}.")
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+    if type(value) is not list and (
+        isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable)
+    ):
         raise InvalidParameterValue(
             f"Value for parameter {name} is invalid. Reason: expected a list of entries."
         )
     out = list(value)
     for item in out:
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             raise InvalidParameterValue(
                 f"Value for parameter {name} is invalid. Reason: each entry must be a map."
             )

@@ -69,7 +69,7 @@ class Message:
         self,
         message_id: str,
         body: str,
-        md5_body: str,
+        md5_body: bytes,
         sent_at: float,
         attributes: dict[str, Any] | None = None,
         md5_attributes: str | None = None,
@@ -81,7 +81,7 @@ class Message:
     ) -> None:
         self.message_id = message_id
         self.body = body
-        self.md5_body = md5_body
+        self.md5_body = md5_body  # the 16-byte digest: half the memory of its hex string
         self.sent_at = sent_at
         self.attributes = attributes
         self.md5_attributes = md5_attributes
@@ -144,6 +144,10 @@ except ImportError:  # pragma: no cover - CPython builds without it
 
 def md5_hex(data: bytes) -> str:
     return (_small_md5 if len(data) < 4096 else hashlib.md5)(data).hexdigest()
+
+
+def md5_digest(data: bytes) -> bytes:
+    return (_small_md5 if len(data) < 4096 else hashlib.md5)(data).digest()
 
 
 def attribute_value_bytes(attr: dict[str, Any]) -> bytes:

@@ -58,7 +58,7 @@ from .message import (
     Message,
     attributes_size,
     first_forbidden_char,
-    md5_hex,
+    md5_digest,
     md5_of_attributes,
 )
 from .queue import Queue
@@ -595,6 +595,12 @@ class SqsService:
     ) -> tuple[Message, int, Any, int]:
         """Validate one message; (message, delay, dedup key, size). Changes nothing."""
         body = p.get("MessageBody")
+        if len(p) == 2 and not queue.fifo and type(body) is str and body:
+            # Fast path: only the body (plus QueueUrl or the batch entry Id).
+            if body.isascii() and body.isprintable():
+                data = body.encode()
+                if len(data) <= queue.max_size:
+                    return Message("", body, md5_digest(data), now), queue.delay, None, len(data)
         if body is None or body == "":
             raise MissingParameter("The request must contain the parameter MessageBody.")
         if type(body) is not str:
@@ -677,7 +683,7 @@ class SqsService:
         msg = Message(
             "",
             body,
-            md5_hex(data),
+            md5_digest(data),
             now,
             attrs,
             md5_attrs,
@@ -695,7 +701,7 @@ class SqsService:
         if dedup_key is not None:
             seen = queue.dedup_lookup(dedup_key, now)
             if seen is not None:
-                out = {"MD5OfMessageBody": msg.md5_body, "MessageId": seen[0]}
+                out = {"MD5OfMessageBody": msg.md5_body.hex(), "MessageId": seen[0]}
                 if msg.md5_attributes:
                     out["MD5OfMessageAttributes"] = msg.md5_attributes
                 if msg.md5_system:
@@ -707,7 +713,7 @@ class SqsService:
         msg.message_id = uuid4_from(self.rng)
         queue.send(msg, delay, now, dedup_key)
         self.touched.add(queue.uid)
-        out = {"MD5OfMessageBody": msg.md5_body, "MessageId": msg.message_id}
+        out = {"MD5OfMessageBody": msg.md5_body.hex(), "MessageId": msg.message_id}
         if msg.md5_attributes:
             out["MD5OfMessageAttributes"] = msg.md5_attributes
         if msg.md5_system:
@@ -822,11 +828,12 @@ class SqsService:
         prepared: list[tuple[str, Any]] = []
         total = 0
         allowed = self._SEND_ENTRY
+        prepare = self._prepare
         for entry in batch:
             if not entry.keys() <= allowed:
                 check_known(entry, allowed, "SendMessageBatch entry")
             try:
-                item = self._prepare(queue, entry, now, batch=True)
+                item = prepare(queue, entry, now, True)
             except BrokerError as err:
                 if (
                     queue.fifo
@@ -847,11 +854,12 @@ class SqsService:
             self._throttle(queue, "SendMessageBatch", now)
         ok: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
+        enqueue = self._enqueue
         for entry_id, item in prepared:
-            if isinstance(item, BrokerError):
+            if type(item) is not tuple:
                 failed.append(_failure(entry_id, item))
                 continue
-            result = self._enqueue(queue, item, now)
+            result = enqueue(queue, item, now)
             result["Id"] = entry_id
             ok.append(result)
         return {"Successful": ok, "Failed": failed}
@@ -961,7 +969,7 @@ class SqsService:
         out: dict[str, Any] = {
             "MessageId": msg.message_id,
             "ReceiptHandle": self._handle(queue, msg),
-            "MD5OfBody": msg.md5_body,
+            "MD5OfBody": msg.md5_body.hex(),
             "Body": msg.body,
         }
         if view.system:
