@@ -209,9 +209,10 @@ class SqsService:
 
     # ================================================================== lookup helpers
     def queue_by_url(self, url: Any) -> Queue:
-        queue = self._by_url.get(url)
-        if queue is not None:
-            return queue
+        if type(url) is str:
+            queue = self._by_url.get(url)
+            if queue is not None:
+                return queue
         if url is None or url == "":
             raise MissingParameter("The request must contain the parameter QueueUrl.")
         if type(url) is not str:
