@@ -39,6 +39,18 @@ TRANSITIONS: dict[int, frozenset[int]] = {
     MOVED: frozenset(),
 }
 LIVE_STATES = frozenset({DELAYED, AVAILABLE, INFLIGHT})
+#: TRANSITIONS indexed by state, for the hot path.
+ALLOWED: tuple[frozenset[int], ...] = tuple(TRANSITIONS[s] for s in range(len(STATE_NAMES)))
+
+
+class IllegalTransition(RuntimeError):
+    """A message was asked to make a move its lifecycle table does not allow (a defect)."""
+
+
+def illegal(msg: Message, new_state: int) -> IllegalTransition:
+    return IllegalTransition(
+        f"{msg!r} cannot move from {STATE_NAMES[msg.state]} to {STATE_NAMES[new_state]}"
+    )
 
 
 class Message:

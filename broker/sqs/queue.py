@@ -31,6 +31,7 @@ from typing import Any
 from .. import limits
 from ..errors import InvalidParameterValue, MessageNotInflight, OverLimit
 from .message import (
+    ALLOWED,
     AVAILABLE,
     DELAYED,
     DELETED,
@@ -38,6 +39,7 @@ from .message import (
     INFLIGHT,
     MOVED,
     Message,
+    illegal,
 )
 
 #: at-least-once mode: chance that a delivery leaves a duplicate behind.
@@ -105,6 +107,9 @@ class Queue:
         self.inflight_limit = (
             limits.INFLIGHT_MESSAGES_MAX_FIFO if fifo else limits.INFLIGHT_MESSAGES_MAX_STANDARD
         )
+        # Serials never restart (not even after a purge): a receipt handle names exactly one
+        # message for the life of the queue.
+        self._serial = 0
         self._reset_messages()
         # FIFO de-duplication survives purges and deletes (AWS keeps tracking the id).
         self._dedup: dict[Any, tuple[float, str, str | None]] = {}
@@ -113,7 +118,6 @@ class Queue:
 
     def _reset_messages(self) -> None:
         self._by_serial: dict[int, Message] = {}
-        self._serial = 0
         self.n_available = 0
         self.n_inflight = 0
         self.n_delayed = 0
@@ -187,7 +191,7 @@ class Queue:
             _, _, msg = heappop(heap)
             if msg.state != DELAYED:
                 continue
-            msg.state = AVAILABLE
+            msg.state = AVAILABLE  # DELAYED -> AVAILABLE, checked by the guard above
             self.n_delayed -= 1
             self.n_available += 1
             self._make_available(msg)
@@ -202,6 +206,8 @@ class Queue:
 
     def _return(self, msg: Message) -> None:
         """An in-flight message becomes receivable again."""
+        if AVAILABLE not in ALLOWED[msg.state]:
+            raise illegal(msg, AVAILABLE)
         msg.state = AVAILABLE
         self.n_inflight -= 1
         self.n_available += 1
@@ -251,6 +257,8 @@ class Queue:
     def _remove(self, msg: Message, final_state: int) -> None:
         """Take a live message out of the queue for good (delete, expiry, move)."""
         state = msg.state
+        if final_state not in ALLOWED[state]:
+            raise illegal(msg, final_state)
         if state == AVAILABLE:
             self.n_available -= 1
         elif state == INFLIGHT:
@@ -419,6 +427,8 @@ class Queue:
         return out
 
     def _deliver(self, msg: Message, now: float, visibility: int) -> None:
+        if INFLIGHT not in ALLOWED[msg.state]:
+            raise illegal(msg, INFLIGHT)
         msg.state = INFLIGHT
         msg.receive_count += 1
         if msg.first_receive is None:

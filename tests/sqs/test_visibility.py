@@ -527,3 +527,21 @@ async def test_deleting_an_already_deleted_message_succeeds(autojump_clock, sqs)
     await trio.sleep(31)
     await sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
     assert await receive(sqs, url) == []
+
+
+async def test_receipt_handle_from_before_a_purge_never_touches_a_later_message(
+    autojump_clock, sqs
+):
+    """AWS: PurgeQueue deletes the messages; a receipt handle of a purged message must not delete
+    (or hide) a message sent after the purge."""
+    url = (await sqs.create_queue(QueueName="purged"))["QueueUrl"]
+    await sqs.send_message(QueueUrl=url, MessageBody="old")
+    old = (await sqs.receive_message(QueueUrl=url))["Messages"][0]
+    await sqs.purge_queue(QueueUrl=url)
+    await sqs.send_message(QueueUrl=url, MessageBody="new")
+    new = (await sqs.receive_message(QueueUrl=url, VisibilityTimeout=5))["Messages"][0]
+    assert new["ReceiptHandle"] != old["ReceiptHandle"]
+    await sqs.delete_message(QueueUrl=url, ReceiptHandle=old["ReceiptHandle"])  # succeeds: gone
+    await trio.sleep(5)
+    again = (await sqs.receive_message(QueueUrl=url))["Messages"][0]
+    assert again["Body"] == "new"
