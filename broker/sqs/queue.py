@@ -135,7 +135,7 @@ class Queue:
         # FIFO queues
         self._groups: dict[str, Group] = {}
         self._ready_groups: deque[Group] = deque()
-        self._attempts: dict[str, tuple[float, list[tuple[Message, int]]]] = {}
+        self._attempts: dict[str, tuple[float, list[tuple[Message, int, float]]]] = {}
         self._attempt_order: deque[tuple[float, str]] = deque()
 
     # ------------------------------------------------------------------ introspection
@@ -395,10 +395,10 @@ class Queue:
                 if again is not None:
                     return again
             out = self._receive_fifo(now, max_messages, visibility, redrive_to)
-            if attempt_id is not None:
+            if attempt_id is not None and out:  # an empty answer leaves nothing to retry
                 self._attempts[attempt_id] = (
                     now + limits.RECEIVE_REQUEST_ATTEMPT_ID_INTERVAL,
-                    [(m, m.receive_count) for m in out],
+                    [(m, m.receive_count, m.visible_at) for m in out],
                 )
                 self._attempt_order.append(
                     (now + limits.RECEIVE_REQUEST_ATTEMPT_ID_INTERVAL, attempt_id)
@@ -557,20 +557,33 @@ class Queue:
         return out
 
     def _retry_attempt(self, attempt_id: str, now: float, visibility: int) -> list[Message] | None:
-        """ReceiveRequestAttemptId: within 5 minutes, and while none of the messages it returned
-        was deleted or had its visibility changed, a retry returns the same messages and
-        receipt handles and restarts their visibility timeout."""
+        """ReceiveRequestAttemptId (FIFO): within 5 minutes, a retry returns the same messages
+        and receipt handles and restarts their visibility timeout -- as long as none of them was
+        modified (deleted, its visibility changed, or received again); after such a change AWS
+        answers that the attempt id is no longer valid. When the visibility of the untouched
+        messages has simply lapsed, the retry is an ordinary receive."""
         entry = self._attempts.get(attempt_id)
         if entry is None or entry[0] <= now:
             return None
-        _, got = entry
-        for msg, rc in got:
-            if msg.state != INFLIGHT or msg.receive_count != rc:
-                return None
-        for msg, rc in got:
+        got = entry[1]
+        lapsed = False
+        for msg, rc, deadline in got:
+            if msg.state > INFLIGHT or msg.receive_count != rc or msg.visible_at != deadline:
+                raise InvalidParameterValue(
+                    f"Value {attempt_id} for parameter ReceiveRequestAttemptId is invalid. "
+                    "Reason: The receiveRequestAttemptId is not valid anymore since the receive "
+                    "call is not retryable."
+                )
+            lapsed = lapsed or msg.state != INFLIGHT
+        if lapsed:
+            return None
+        renewed = []
+        for msg, rc, _ in got:
             msg.visible_at = now + visibility
             heappush(self._inflight_timers, (msg.visible_at, msg.serial, rc, msg))
-        return [m for m, _ in got]
+            renewed.append((msg, rc, msg.visible_at))
+        self._attempts[attempt_id] = (entry[0], renewed)
+        return [m for m, _, _ in renewed]
 
     def _forget_dedup(self, now: float) -> None:
         order = self._dedup_order

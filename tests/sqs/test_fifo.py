@@ -390,3 +390,55 @@ async def test_send_message_batch_keeps_order_within_a_group(autojump_clock, sqs
     assert await drain(sqs, url, batch=3) == [f"m{i}" for i in range(10)] + [
         f"n{i}" for i in range(5)
     ]
+
+
+async def test_receive_request_attempt_id_retry_restarts_the_visibility_timeout(sqs):
+    """AWS: a retry with the same ReceiveRequestAttemptId within the deduplication interval
+    resets the visibility timeout of the returned messages."""
+    url = await make_fifo(sqs)
+    await sqs.send_message(QueueUrl=url, MessageBody="m", MessageGroupId="g")
+    first = await receive(sqs, url, VisibilityTimeout=30, ReceiveRequestAttemptId="a")
+    await trio.sleep(20)
+    again = await receive(sqs, url, VisibilityTimeout=30, ReceiveRequestAttemptId="a")
+    assert again[0]["ReceiptHandle"] == first[0]["ReceiptHandle"]
+    await trio.sleep(20)  # 40 s after the first receive, 20 s after the retry
+    assert await receive(sqs, url) == []
+    await trio.sleep(11)
+    assert [m["Body"] for m in await receive(sqs, url)] == ["m"]
+
+
+@pytest.mark.parametrize("change", ["delete", "visibility"])
+async def test_receive_request_attempt_id_is_not_retryable_after_its_messages_changed(sqs, change):
+    """AWS: the retry only works if none of the messages were modified (deleted or their
+    visibility changed); otherwise the id "is not valid anymore since the receive call is not
+    retryable" (InvalidParameterValue)."""
+    url = await make_fifo(sqs)
+    await sqs.send_message(QueueUrl=url, MessageBody="m1", MessageGroupId="g")
+    await sqs.send_message(QueueUrl=url, MessageBody="m2", MessageGroupId="g")
+    first = await receive(sqs, url, MaxNumberOfMessages=10, ReceiveRequestAttemptId="a")
+    handle = first[0]["ReceiptHandle"]
+    if change == "delete":
+        await sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+    else:
+        await sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=90
+        )
+    with pytest.raises(BrokerError) as err:
+        await sqs.receive_message(QueueUrl=url, ReceiveRequestAttemptId="a")
+    assert err.value.code == "InvalidParameterValue"
+    assert "ReceiveRequestAttemptId" in err.value.message
+
+
+async def test_receive_request_attempt_id_on_an_empty_long_poll_still_waits_for_messages(sqs):
+    """An attempt that returned nothing has nothing to replay: a long poll with an attempt id
+    still returns a message sent while it waits."""
+    url = await make_fifo(sqs)
+
+    async def send_later():
+        await trio.sleep(5)
+        await sqs.send_message(QueueUrl=url, MessageBody="late", MessageGroupId="g")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send_later)
+        got = await receive(sqs, url, WaitTimeSeconds=20, ReceiveRequestAttemptId="a")
+    assert [m["Body"] for m in got] == ["late"]
