@@ -345,7 +345,7 @@ class SqsService:
         )
         queue.arn = arn
         queue.url = self.url_prefix + name
-        queue.attrs = {k: v for k, v in values.items() if k != "FifoQueue"}
+        queue.attrs = _normalize_sse({k: v for k, v in values.items() if k != "FifoQueue"})
         queue.tags = tags
         queue.last_purge = None
         qattrs.apply(queue, queue.attrs)
@@ -492,16 +492,12 @@ class SqsService:
         values = qattrs.validate(raw, fifo=queue.fifo, creating=False)
         values.pop("FifoQueue", None)
         merged = {**queue.attrs, **values}
-        merged = {k: v for k, v in merged.items() if v != ""}
-        if merged.get("SqsManagedSseEnabled") == "true" and merged.get("KmsMasterKeyId"):
-            if "KmsMasterKeyId" in values and "SqsManagedSseEnabled" not in values:
-                merged["SqsManagedSseEnabled"] = "false"  # switching to KMS SSE
-            else:
-                qattrs.validate(
-                    {"SqsManagedSseEnabled": "true", "KmsMasterKeyId": "x"},
-                    fifo=queue.fifo,
-                    creating=False,
-                )
+        if values.get("SqsManagedSseEnabled") == "true":
+            merged.pop("KmsMasterKeyId", None)  # switching to SQS-managed SSE
+            merged.pop("KmsDataKeyReusePeriodSeconds", None)
+        elif values.get("KmsMasterKeyId"):
+            merged.pop("SqsManagedSseEnabled", None)  # switching to KMS SSE
+        merged = _normalize_sse({k: v for k, v in merged.items() if v != ""})
         self._check_redrive(merged, queue.arn, queue.fifo)
         queue.attrs = merged
         qattrs.apply(queue, merged)
@@ -1287,6 +1283,20 @@ def _check_number(name: str, value: str) -> None:
         raise InvalidParameterValue(
             f"Value of message (user) attribute '{name}' is outside the range -10^128 to 10^126."
         )
+
+
+def _normalize_sse(attrs: dict[str, str]) -> dict[str, str]:
+    """AWS: a queue uses one kind of server-side encryption. With a KMS key SqsManagedSseEnabled
+    reads "false" and the data key reuse period defaults to 300 s; without one the reuse period
+    is not reported."""
+    if attrs.get("KmsMasterKeyId"):
+        attrs["SqsManagedSseEnabled"] = "false"
+        attrs.setdefault(
+            "KmsDataKeyReusePeriodSeconds", str(limits.KMS_DATA_KEY_REUSE_PERIOD_SECONDS_DEFAULT)
+        )
+    else:
+        attrs.pop("KmsDataKeyReusePeriodSeconds", None)
+    return attrs
 
 
 def _failure(entry_id: str, err: BrokerError) -> dict[str, Any]:

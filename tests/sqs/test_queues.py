@@ -833,3 +833,24 @@ async def test_missing_queue_url_is_missing_parameter(autojump_clock, sqs):
         await sqs.get_queue_attributes(AttributeNames=["All"])
     assert e.value.code == "MissingParameter"
     assert "QueueUrl" in e.value.message
+
+
+async def test_kms_key_switches_the_queue_from_sqs_managed_encryption(autojump_clock, sqs):
+    """AWS: a queue uses one kind of server-side encryption; with KmsMasterKeyId set,
+    SqsManagedSseEnabled reads "false" and KmsDataKeyReusePeriodSeconds defaults to 300."""
+    url = (await sqs.create_queue(QueueName="enc", Attributes={"KmsMasterKeyId": "alias/aws/sqs"}))[
+        "QueueUrl"
+    ]
+    attrs = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]))["Attributes"]
+    assert attrs["SqsManagedSseEnabled"] == "false"
+    assert attrs["KmsMasterKeyId"] == "alias/aws/sqs"
+    assert attrs["KmsDataKeyReusePeriodSeconds"] == "300"
+    await sqs.set_queue_attributes(QueueUrl=url, Attributes={"SqsManagedSseEnabled": "true"})
+    attrs = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]))["Attributes"]
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    assert "KmsMasterKeyId" not in attrs and "KmsDataKeyReusePeriodSeconds" not in attrs
+    with pytest.raises(BrokerError) as err:
+        await sqs.set_queue_attributes(
+            QueueUrl=url, Attributes={"SqsManagedSseEnabled": "true", "KmsMasterKeyId": "k"}
+        )
+    assert err.value.code == "InvalidAttributeName"
