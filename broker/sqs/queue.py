@@ -305,26 +305,16 @@ class Queue:
 
     def send(self, msg: Message, delay: int, now: float, dedup_key: Any = None) -> None:
         """Enqueue a new message (already validated and de-duplicated by the caller)."""
-        self._serial += 1
-        serial = msg.serial = self._serial
-        self._by_serial[serial] = msg
-        self._arrivals.append(msg)
+        self._admit(msg)
         if dedup_key is not None:
             expires = now + limits.DEDUPLICATION_INTERVAL
             self._dedup[dedup_key] = (expires, msg.message_id, msg.sequence_number)
             self._dedup_order.append((expires, dedup_key))
-        if self.fifo:
-            group = self._groups.get(msg.group_id)  # type: ignore[arg-type]
-            if group is None:
-                group = self._groups[msg.group_id] = Group(msg.group_id)  # type: ignore[index]
-            group.msgs.append(msg)
-        elif msg.group_id is not None:
-            self._fair = True
         if delay > 0:
             msg.state = DELAYED
             msg.visible_at = now + delay
             self.n_delayed += 1
-            heappush(self._delayed, (msg.visible_at, serial, msg))
+            heappush(self._delayed, (msg.visible_at, msg.serial, msg))
             return
         self.n_available += 1
         if self.fifo:
@@ -353,11 +343,16 @@ class Queue:
             record.sequence_number = self.next_sequence_number()
             if record.group_id is None:
                 record.group_id = record.message_id
+        self._admit_available(record)
+        return record
+
+    def _admit(self, record: Message) -> None:
+        """File a new record: its serial, the handle index, retention order and its group."""
         self._serial += 1
         record.serial = self._serial
         self._by_serial[record.serial] = record
         arrivals = self._arrivals
-        if arrivals and record.sent_at < arrivals[-1].sent_at:
+        if arrivals and record.sent_at < arrivals[-1].sent_at:  # kept an older enqueue time
             heappush(self._late, (record.sent_at, record.serial, record))
         else:
             arrivals.append(record)
@@ -368,10 +363,12 @@ class Queue:
             group.msgs.append(record)
         elif record.group_id is not None:
             self._fair = True
+
+    def _admit_available(self, record: Message) -> None:
+        self._admit(record)
         record.state = AVAILABLE
         self.n_available += 1
         self._make_available(record)
-        return record
 
     # ------------------------------------------------------------------ receive
     def receive(
@@ -448,17 +445,7 @@ class Queue:
 
     def _leave_duplicate(self, msg: Message) -> None:
         """at-least-once: a copy of ``msg`` stays behind and is delivered again later."""
-        ghost = msg.copy()
-        self._serial += 1
-        ghost.serial = self._serial
-        ghost.state = AVAILABLE
-        self._by_serial[ghost.serial] = ghost
-        if self._arrivals and ghost.sent_at < self._arrivals[-1].sent_at:
-            heappush(self._late, (ghost.sent_at, ghost.serial, ghost))
-        else:
-            self._arrivals.append(ghost)
-        self.n_available += 1
-        self._make_available(ghost)
+        self._admit_available(msg.copy())
 
     def _next_standard(self) -> Message | None:
         """Pop the next message to deliver from a standard queue (send order, fair tenants)."""

@@ -13,6 +13,7 @@ import hashlib
 
 import pytest
 import trio
+from sqs_helpers import counts
 
 from broker import BrokerError
 
@@ -25,23 +26,6 @@ def md5_of_body(body: str) -> str:
 
 async def make_queue(sqs, name: str = "q", **attributes: str) -> str:
     return (await sqs.create_queue(QueueName=name, Attributes=attributes))["QueueUrl"]
-
-
-async def counts(sqs, url: str) -> tuple[int, int, int]:
-    r = await sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )
-    a = r["Attributes"]
-    return (
-        int(a["ApproximateNumberOfMessages"]),
-        int(a["ApproximateNumberOfMessagesNotVisible"]),
-        int(a["ApproximateNumberOfMessagesDelayed"]),
-    )
 
 
 async def receive(sqs, url: str, n: int = 10, **kwargs) -> list[dict]:

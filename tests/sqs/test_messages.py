@@ -13,6 +13,7 @@ import struct
 
 import pytest
 import trio
+from sqs_helpers import counts
 
 from adapters import InProcessClient
 from broker import Broker, BrokerError
@@ -65,23 +66,6 @@ async def make_queue(sqs, name: str = "q", **attributes: str) -> str:
 async def receive_all(sqs, url: str, **kwargs) -> list[dict]:
     r = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, **kwargs)
     return r.get("Messages", [])
-
-
-async def counts(sqs, url: str) -> tuple[int, int, int]:
-    r = await sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )
-    a = r["Attributes"]
-    return (
-        int(a["ApproximateNumberOfMessages"]),
-        int(a["ApproximateNumberOfMessagesNotVisible"]),
-        int(a["ApproximateNumberOfMessagesDelayed"]),
-    )
 
 
 def test_reference_md5_of_attributes_matches_a_hand_built_buffer():
