@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
 
 from broker import Broker
 
@@ -15,6 +14,8 @@ class InProcessClient:
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+        # No adapter layer to cross in-process: calls go straight to the broker's entry point.
+        self.call = broker.call
 
     def operations(self, service: str) -> Collection[str]:
         svc = self.broker.services.get(service)
@@ -23,9 +24,6 @@ class InProcessClient:
                 f"Unknown service {service!r}; available: {', '.join(self.broker.services)}"
             )
         return svc.operations.keys()
-
-    async def call(self, service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        return await self.broker.call(service, operation, params)
 
     def client(self, service: str) -> ServiceClient:
         return ServiceClient(self, service)

@@ -822,7 +822,8 @@ class SqsService:
         check_known(p, frozenset({"QueueUrl", "Entries"}), "SendMessageBatch")
         queue = self._ready(p, now)
         batch = self._batch_entries(p)
-        prepared: list[tuple[str, Any]] = []
+        ids: list[str] = []
+        items: list[Any] = []  # a prepared message, or the BrokerError of a failed entry
         total = 0
         allowed = self._SEND_ENTRY
         prepare = self._prepare
@@ -838,10 +839,11 @@ class SqsService:
                     and err.code != "MissingParameter"
                 ):
                     raise  # AWS fails the whole FIFO batch when an entry lacks MessageGroupId
-                prepared.append((entry["Id"], err))
-                continue
-            total += item[3]
-            prepared.append((entry["Id"], item))
+                item = err
+            else:
+                total += item[3]
+            ids.append(entry["Id"])
+            items.append(item)
         if total > queue.max_size:
             raise BatchRequestTooLong(
                 f"Batch requests cannot be longer than {queue.max_size} bytes. You have sent "
@@ -852,7 +854,7 @@ class SqsService:
         ok: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         enqueue = self._enqueue
-        for entry_id, item in prepared:
+        for entry_id, item in zip(ids, items, strict=True):
             if type(item) is not tuple:
                 failed.append(_failure(entry_id, item))
                 continue
