@@ -237,19 +237,21 @@ class Queue:
 
     # ------------------------------------------------------------------ retention
     def _expire(self, now: float) -> None:
-        horizon = now - self.retention
+        # The same expression as tick()'s test (sent_at + retention <= now): "now - retention"
+        # can round differently and leave a message alive at its exact expiry time.
+        retention = self.retention
         arrivals = self._arrivals
         while arrivals:
             head = arrivals[0]
             if head.state > INFLIGHT:
                 arrivals.popleft()
-            elif head.sent_at <= horizon:
+            elif head.sent_at + retention <= now:
                 arrivals.popleft()
                 self._remove(head, EXPIRED)
             else:
                 break
         late = self._late
-        while late and (late[0][2].state > INFLIGHT or late[0][0] <= horizon):
+        while late and (late[0][2].state > INFLIGHT or late[0][0] + retention <= now):
             _, _, msg = heappop(late)
             if msg.state <= INFLIGHT:
                 self._remove(msg, EXPIRED)

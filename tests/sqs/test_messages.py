@@ -701,3 +701,16 @@ async def test_different_seeds_give_different_ids(autojump_clock):
         run1 = await _script(InProcessClient(b1).client("sqs"))
         run2 = await _script(InProcessClient(b2).client("sqs"))
     assert set(run1).isdisjoint(run2)
+
+
+async def test_message_expires_exactly_at_sent_time_plus_retention(autojump_clock, sqs):
+    """AWS: a message is deleted once it has been in the queue for MessageRetentionPeriod. At the
+    exact instant sent_at + retention it is gone (no floating-point reprieve)."""
+    url = (await sqs.create_queue(QueueName="edge", Attributes={"MessageRetentionPeriod": "60"}))[
+        "QueueUrl"
+    ]
+    await trio.sleep(0.7652070772182651)  # an offset where (t + 60) - 60 < t in floating point
+    await sqs.send_message(QueueUrl=url, MessageBody="x")
+    sent = trio.current_time()
+    await trio.sleep_until(sent + 60)
+    assert await counts(sqs, url) == (0, 0, 0)
