@@ -49,6 +49,7 @@ class Config:
     scaling_rounds: int = 5_000  # rounds of 10 SendMessage + 1 ReceiveMessage(10)+delete
     memory_body_len: int = 16  # distinct fixed-length bodies for the memory fill
     warmup: int = 200
+    repeats: int = 3  # throughput passes; the best is reported
     moto_sends: int = 300
     moto_batch_messages: int = 300
     moto_receive_messages: int = 200
@@ -156,7 +157,7 @@ async def _create(sqs: Any, name: str, fifo: bool) -> str:
 # -- msgsim workloads --------------------------------------------------------------
 
 
-async def _throughput(cfg: Config, fifo: bool) -> dict[str, Any]:
+async def _throughput_once(cfg: Config, fifo: bool) -> dict[str, float]:
     groups = cfg.fifo_groups
     async with Broker.open(seed=0) as broker:
         sqs = InProcessClient(broker).client("sqs")
@@ -182,15 +183,31 @@ async def _throughput(cfg: Config, fifo: bool) -> dict[str, Any]:
         start = time.perf_counter()
         received = await _receive_delete(sqs, batch.url, cfg.receive_messages)
         recv_s = time.perf_counter() - start
-
-    result: dict[str, Any] = {
+    return {
         "send_message_per_s": cfg.sends / send_s,
         "send_batch_msgs_per_s": batched / batch_s,
         "receive_delete_msgs_per_s": received / recv_s,
-        "counts": {"sends": cfg.sends, "batch_messages": batched, "received": received},
+    }
+
+
+async def _throughput(cfg: Config, fifo: bool) -> dict[str, Any]:
+    """Each throughput figure is the best of `cfg.repeats` passes (a fresh broker each), as
+    timeit reports its best: interference from other processes only ever slows a pass down.
+    The median is kept in the JSON output."""
+    passes = [await _throughput_once(cfg, fifo) for _ in range(cfg.repeats)]
+    result: dict[str, Any] = {}
+    for key in ("send_message_per_s", "send_batch_msgs_per_s", "receive_delete_msgs_per_s"):
+        values = [p[key] for p in passes]
+        result[key] = max(values)
+        result[key.replace("_per_s", "_per_s_median")] = statistics.median(values)
+    result["counts"] = {
+        "sends": cfg.sends,
+        "batch_messages": cfg.batch_messages,
+        "received": cfg.receive_messages,
+        "repeats": cfg.repeats,
     }
     if fifo:
-        result["groups"] = groups
+        result["groups"] = cfg.fifo_groups
     return result
 
 
@@ -357,7 +374,8 @@ def format_report(results: dict[str, Any]) -> str:
     c = ms["standard"]["counts"]
     lines.append(
         f"  ({c['sends']:,} sends, {c['batch_messages']:,} batched, {c['received']:,} received "
-        f"from a pre-filled queue; FIFO: {ms['fifo']['groups']:,} groups, unique dedup ids)"
+        f"from a pre-filled queue; best of {c['repeats']} passes;\n"
+        f"   FIFO: {ms['fifo']['groups']:,} groups, unique dedup ids)"
     )
 
     sc = ms["scaling"]
