@@ -585,6 +585,7 @@ class SqsService:
         prepared = self._prepare(queue, p, now)
         if self.options.enforce_throughput and queue.fifo:
             self._throttle(queue, "SendMessage", now, prepared[0].group_id)
+        self.touched.add(queue.uid)
         return self._enqueue(queue, prepared, now)
 
     def _prepare(
@@ -708,8 +709,7 @@ class SqsService:
                 return out
             msg.sequence_number = queue.next_sequence_number()
         msg.message_id = uuid4_from(self.rng)
-        queue.send(msg, delay, now, dedup_key)
-        self.touched.add(queue.uid)
+        queue.send(msg, delay, now, dedup_key)  # callers mark the queue touched, once
         out = {"MD5OfMessageBody": msg.md5_body.hex(), "MessageId": msg.message_id}
         if msg.md5_attributes:
             out["MD5OfMessageAttributes"] = msg.md5_attributes
@@ -861,6 +861,8 @@ class SqsService:
             result = enqueue(queue, item, now)
             result["Id"] = entry_id
             ok.append(result)
+        if ok:
+            self.touched.add(queue.uid)
         return {"Successful": ok, "Failed": failed}
 
     def _batch_entries(self, p: Mapping[str, Any]) -> list[Mapping[str, Any]]:
