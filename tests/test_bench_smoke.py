@@ -39,7 +39,7 @@ def test_bench_sqs_msgsim_part_returns_every_figure():
         "sends": 30,
         "batch_messages": 50,
         "received": 60,
-        "repeats": 3,
+        "repeats": 5,
     }
     assert ms["standard"]["send_message_per_s_median"] <= ms["standard"]["send_message_per_s"]
     assert ms["fifo"]["groups"] == 7
