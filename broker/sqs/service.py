@@ -916,26 +916,19 @@ class SqsService:
                 limits.MAX_NUMBER_OF_MESSAGES_MAX,
                 "Must be between 1 and 10, if provided.",
             )
-        visibility = p.get("VisibilityTimeout")
+        visibility = optional_int(
+            p, "VisibilityTimeout", limits.VISIBILITY_TIMEOUT_MIN, limits.VISIBILITY_TIMEOUT_MAX
+        )
         if visibility is None:
             visibility = queue.visibility_timeout
-        else:
-            visibility = check_int(
-                visibility,
-                "VisibilityTimeout",
-                limits.VISIBILITY_TIMEOUT_MIN,
-                limits.VISIBILITY_TIMEOUT_MAX,
-            )
-        wait = p.get("WaitTimeSeconds")
+        wait = optional_int(
+            p,
+            "WaitTimeSeconds",
+            limits.RECEIVE_MESSAGE_WAIT_TIME_SECONDS_MIN,
+            limits.RECEIVE_MESSAGE_WAIT_TIME_SECONDS_MAX,
+        )
         if wait is None:
             wait = queue.wait_time
-        else:
-            wait = check_int(
-                wait,
-                "WaitTimeSeconds",
-                limits.RECEIVE_MESSAGE_WAIT_TIME_SECONDS_MIN,
-                limits.RECEIVE_MESSAGE_WAIT_TIME_SECONDS_MAX,
-            )
         attempt_id = optional_str(p, "ReceiveRequestAttemptId")
         if attempt_id is not None:
             self._fifo_token(attempt_id, "ReceiveRequestAttemptId")
