@@ -133,8 +133,9 @@ visibilities = st.one_of(
     st.integers(0, CAP),
 )
 timeouts = st.one_of(
-    st.sampled_from([0, 1, 30, 300]),
+    st.sampled_from([0, 0, 1, 30, 300]),
     st.integers(0, 600),
+    st.just(0),
     st.sampled_from([CAP - 1, CAP, CAP + 1]),  # only the core's 12-hour cap stands in the way
     st.integers(0, 2 * CAP),
 )
