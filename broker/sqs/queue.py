@@ -331,6 +331,16 @@ class Queue:
             if msg.group_id is not None:
                 self._lane_push(msg)
 
+    def send_plain(self, msg: Message) -> None:
+        """`send` for a standard queue's new message with no delay, dedup or group: the batch
+        fast path."""
+        self._admit(msg)
+        self.n_available += 1
+        if self._alo:
+            self._make_available(msg)
+        else:
+            self._fresh.append(msg)
+
     def accept_moved(self, msg: Message, now: float, origin: str | None) -> Message:
         """Take in a message moved from another queue (dead-letter redrive or a move task).
 

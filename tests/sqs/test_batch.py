@@ -13,9 +13,13 @@ import hashlib
 
 import pytest
 import trio
+import trio.testing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqs_helpers import counts
 
-from broker import BrokerError
+from adapters import InProcessClient
+from broker import Broker, BrokerError
 
 BATCH_OPERATIONS = ["send_message_batch", "delete_message_batch", "change_message_visibility_batch"]
 
@@ -396,3 +400,43 @@ async def test_change_visibility_batch_on_message_no_longer_in_flight(autojump_c
     assert successful(r) == []
     assert [(f["Id"], f["Code"]) for f in failed(r)] == [("late", "MessageNotInflight")]
     assert await counts(sqs, url) == (1, 0, 0)
+
+
+# -- the plain-batch fast path answers exactly as the general path --------------------------
+
+_plain_bodies = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40),
+    st.text(max_size=8),  # non-ASCII, control and forbidden characters take the general path
+    st.just("x" * 300_000),  # alone over the 256 KiB limit
+    st.just("y" * 30_000),  # ten of these exceed the batch limit together
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches=st.lists(st.lists(_plain_bodies, min_size=1, max_size=10), min_size=1, max_size=4))
+def test_plain_batches_answer_as_the_general_path(batches):
+    """SendMessageBatch of bare Id+MessageBody entries (served by a one-pass fast path) gives the
+    same Successful/Failed entries, message ids and queue contents as the same batch sent with an
+    explicit DelaySeconds=0 on each entry (served entry by entry), for the same seed."""
+
+    async def run(extra: dict) -> list:
+        transcript: list = []
+        async with Broker.open(seed=7) as b:
+            sqs = InProcessClient(b).client("sqs")
+            url = await make_queue(sqs)
+            for bodies in batches:
+                entries = [
+                    {"Id": f"e{i}", "MessageBody": body, **extra} for i, body in enumerate(bodies)
+                ]
+                try:
+                    transcript.append(await sqs.send_message_batch(QueueUrl=url, Entries=entries))
+                except BrokerError as err:
+                    transcript.append(err.code)
+            while got := await receive(sqs, url, VisibilityTimeout=900):
+                transcript.append(sorted((m["MessageId"], m["Body"]) for m in got))
+        return transcript
+
+    async def both() -> None:
+        assert await run({}) == await run({"DelaySeconds": 0})
+
+    trio.run(both, clock=trio.testing.MockClock(autojump_threshold=0))
