@@ -27,3 +27,7 @@ class InProcessClient:
 
     def client(self, service: str) -> ServiceClient:
         return ServiceClient(self, service)
+
+    async def settle(self) -> None:
+        """:meth:`Broker.settle`: wait until every delivery due by now is made or scheduled."""
+        await self.broker.settle()

@@ -16,6 +16,10 @@ import sys
 # subcommand name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sqs": ("bench.sqs", "SQS throughput, scaling and memory; msgsim versus moto"),
+    "sns": (
+        "bench.sns",
+        "SNS publish throughput into 1-100 SQS subscriptions, with filter policies",
+    ),
 }
 
 

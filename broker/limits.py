@@ -81,3 +81,36 @@ LIST_MESSAGE_MOVE_TASKS_MAX_RESULTS_DEFAULT = 1
 FIFO_TRANSACTIONS_PER_SECOND = 300  # per API action, per queue (normal) or per group (high)
 STANDARD_FAIR_QUEUE_NOISY_SHARE = 0.10  # fair queues: a tenant over 10 % of in-flight ...
 STANDARD_FAIR_QUEUE_NOISY_MIN_INFLIGHT = 30  # ... with at least 30 in flight is "noisy"
+
+# ---------------------------------------------------------------- SNS
+SNS_TOPIC_NAME_MAX_LENGTH = 256
+SNS_MESSAGE_SIZE_MAX = 262_144  # message plus attributes, per Publish and per PublishBatch
+SNS_SUBJECT_MAX_LENGTH = 99  # "must be less than 100 characters"
+SNS_LIST_PAGE_SIZE = 100  # ListTopics, ListSubscriptions, ListSubscriptionsByTopic
+SNS_TOPICS_PER_ACCOUNT = 100_000  # adjustable quota (TopicLimitExceeded)
+SNS_FILTER_POLICIES_PER_TOPIC = 200  # adjustable quota (FilterPolicyLimitExceeded)
+SNS_FILTER_POLICIES_PER_ACCOUNT = 10_000  # adjustable quota
+SNS_TAGS_MAX = 50
+SNS_CONFIRMATION_TOKEN_LIFETIME = 3 * 86_400  # tokens are valid for three days
+SNS_HTTP_DELIVERY_TIMEOUT = 15  # an HTTP/S endpoint that takes longer has failed the attempt
+SNS_RAW_SQS_ATTRIBUTES_MAX = 10  # SQS takes at most 10 message attributes
+
+# --- SNS: HTTP/S delivery policies (DeliveryPolicy of topics and subscriptions) ---------------
+SNS_DELIVERY_POLICY_MIN_DELAY_TARGET_DEFAULT = 20  # minDelayTarget, seconds
+SNS_DELIVERY_POLICY_MIN_DELAY_TARGET_MIN = 1  # both delay targets: 1 second ...
+SNS_DELIVERY_POLICY_MAX_DELAY_TARGET_DEFAULT = 20  # maxDelayTarget, seconds
+SNS_DELIVERY_POLICY_MAX_DELAY_TARGET_MAX = 3_600  # ... to 3,600 seconds
+SNS_DELIVERY_POLICY_NUM_RETRIES_DEFAULT = 3  # numRetries
+SNS_DELIVERY_POLICY_NUM_RETRIES_MIN = 0
+SNS_DELIVERY_POLICY_NUM_RETRIES_MAX = 100
+SNS_DELIVERY_POLICY_TOTAL_RETRY_TIME_MAX = 3_600  # hard limit on a policy's total retry time
+SNS_DELIVERY_POLICY_MAX_RECEIVES_PER_SECOND_MIN = 1  # throttlePolicy; no throttling by default
+SNS_DELIVERY_POLICY_HEADER_CONTENT_TYPE_DEFAULT = "text/plain; charset=UTF-8"  # requestPolicy
+
+# --- SNS: subscription filter policies (broker/filters.py) ----------------------------------------
+SNS_FILTER_POLICY_MAX_KEYS = 5  # per OR branch; body scope counts top-level keys only
+SNS_FILTER_POLICY_MAX_COMBINATIONS = 150  # sum over OR branches of prod(conditions x depth)
+SNS_FILTER_POLICY_MAX_SIZE = 262_144  # bytes of policy JSON ("256 KB")
+SNS_FILTER_POLICY_NUMERIC_DECIMAL_DIGITS = 5  # numbers compare to 5 digits after the point
+SNS_FILTER_POLICY_NUMERIC_MIN = -1_000_000_000  # documented range; AWS accepts beyond it
+SNS_FILTER_POLICY_NUMERIC_MAX = 1_000_000_000

@@ -3,7 +3,10 @@
 ``await broker.call(service, operation, params)`` is the only entry point: every adapter (the
 in-process client, TCP, HTTP) goes through it. The runtime reads the clock, hands ``now`` to the
 sans-IO services, parks long polls until something they wait for may have happened, and paces
-background jobs (message move tasks) on trio's clock -- real or virtual alike.
+background jobs (message move tasks) on trio's clock -- real or virtual alike. For SNS it makes
+the HTTP/S deliveries the service asks for (with httpx, on trio) and runs scheduled retries when
+they fall due; :meth:`Broker.settle` waits until every delivery due by now has been made or has
+failed into its retry schedule.
 """
 
 from __future__ import annotations
@@ -14,11 +17,15 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import trio
 
+from . import limits
 from .clock import Epoch
 from .errors import BrokerError, InternalFailure, InvalidAction, InvalidParameterValue
 from .operation import Job, Park
+from .sns.model import HttpRequest
+from .sns.service import SnsOptions, SnsService
 from .sqs.service import SqsOptions, SqsService
 
 log = logging.getLogger("msgsim.broker")
@@ -36,6 +43,7 @@ class Broker:
         region: str,
         account_id: str,
         sqs_options: SqsOptions,
+        sns_options: SnsOptions | None = None,
     ) -> None:
         self.seed = seed
         #: The broker's one source of randomness: ids, receipt handles, sampling.
@@ -47,9 +55,23 @@ class Broker:
         self.sqs = SqsService(
             rng=self.rng, epoch=epoch, region=region, account_id=account_id, options=sqs_options
         )
-        self.services: dict[str, Any] = {"sqs": self.sqs}
+        self.sns = SnsService(
+            rng=self.rng,
+            epoch=epoch,
+            region=region,
+            account_id=account_id,
+            sqs=self.sqs,
+            options=sns_options,
+        )
+        self.services: dict[str, Any] = {"sqs": self.sqs, "sns": self.sns}
         self._lots: dict[tuple[str, Any], trio.lowlevel.ParkingLot] = {}
         self.requests = 0
+        # SNS deliveries: HTTP POSTs in flight, the retry timer and settle()'s waiters.
+        self._http: httpx.AsyncClient | None = None
+        self._inflight = 0
+        self._idle = trio.lowlevel.ParkingLot()
+        self._timer_kick = trio.Event()
+        self._timer_due: float | None = None
 
     @classmethod
     @asynccontextmanager
@@ -62,6 +84,7 @@ class Broker:
         *,
         at_least_once: bool = False,
         enforce_throughput: bool = False,
+        sns_options: SnsOptions | None = None,
     ) -> AsyncIterator[Broker]:
         """Run a broker for the duration of the ``async with`` block.
 
@@ -71,6 +94,7 @@ class Broker:
         ``at_least_once`` turns on AWS's standard-queue delivery behaviours (duplicates,
         best-effort order, sampling short polls); off, a standard queue delivers each message
         once, in send order. ``enforce_throughput`` applies FIFO throughput quotas.
+        ``sns_options`` raises SNS's adjustable quotas (topics, filter policies).
         """
         async with trio.open_nursery() as nursery:
             broker = cls(
@@ -82,11 +106,16 @@ class Broker:
                 sqs_options=SqsOptions(
                     at_least_once=at_least_once, enforce_throughput=enforce_throughput
                 ),
+                sns_options=sns_options,
             )
+            nursery.start_soon(broker._retry_timer)
             try:
                 yield broker
             finally:
                 nursery.cancel_scope.cancel()
+                if broker._http is not None:
+                    with trio.CancelScope(shield=True):
+                        await broker._http.aclose()
 
     async def call(
         self, service: str, operation: str, params: Mapping[str, Any] | None = None
@@ -117,6 +146,8 @@ class Broker:
                 self._wake(service, svc)
             if svc.jobs:
                 self._start_jobs(service, svc)
+            if svc is self.sns:
+                self._after_sns()
         if type(result) is Park:
             return await self._park(service, svc, result)
         return result
@@ -179,3 +210,83 @@ class Broker:
             if done:
                 return
             await trio.sleep(job.interval)
+
+    # ------------------------------------------------------------------ SNS deliveries
+    def _after_sns(self) -> None:
+        """Apply what SNS asked for: wake queues it delivered into, start its HTTP POSTs, and
+        re-arm the retry timer if a retry is now due sooner."""
+        sqs = self.sqs
+        if sqs.touched:
+            self._wake("sqs", sqs)
+        sns = self.sns
+        if sns.outbound:
+            requests, sns.outbound = sns.outbound, []
+            for request in requests:
+                self._inflight += 1
+                self._nursery.start_soon(self._post, request)
+        due = sns.next_due()
+        if due is not None and (self._timer_due is None or due < self._timer_due):
+            self._timer_kick.set()
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            # Timeouts are applied on trio's clock (virtual in tests), not by httpx.
+            self._http = httpx.AsyncClient(timeout=None, follow_redirects=False)
+        return self._http
+
+    async def _post(self, request: HttpRequest) -> None:
+        status: int | None = None
+        try:
+            with trio.move_on_after(limits.SNS_HTTP_DELIVERY_TIMEOUT):
+                response = await self._http_client().post(
+                    request.url, content=request.body.encode(), headers=request.headers
+                )
+                status = response.status_code
+        except (httpx.HTTPError, OSError) as exc:
+            log.info("SNS delivery to %s failed: %r", request.url, exc)
+        except Exception:
+            log.exception("SNS delivery to %s failed", request.url)
+        finally:
+            self._inflight -= 1
+        try:
+            self.sns.http_result(request, status, trio.current_time())
+        except Exception:
+            log.exception("internal failure recording an SNS delivery")
+        self._after_sns()
+        if self._inflight == 0:
+            self._idle.unpark_all()
+
+    async def _retry_timer(self) -> None:
+        """Run SNS retries when they fall due, on trio's clock."""
+        while True:
+            self._timer_kick = trio.Event()
+            self._timer_due = due = self.sns.next_due()
+            if due is None:
+                await self._timer_kick.wait()
+            else:
+                with trio.move_on_at(due):
+                    await self._timer_kick.wait()
+            self._timer_due = None
+            try:
+                self.sns.run_due(trio.current_time())
+            except Exception:
+                log.exception("internal failure running SNS retries")
+            self._after_sns()
+
+    async def settle(self) -> None:
+        """Return once every delivery due by now has been made or has failed into its retry
+        schedule: publish, ``await broker.settle()``, then assert -- no sleeping or polling.
+        Retries scheduled for later are not waited for (advance the clock for those)."""
+        sns = self.sns
+        while True:
+            now = trio.current_time()
+            sns.run_due(now)
+            self._after_sns()
+            if self._inflight:
+                await self._idle.park()
+                continue
+            due = sns.next_due()
+            if due is None or due > trio.current_time():
+                await trio.lowlevel.checkpoint()
+                if not self._inflight and not sns.outbound:
+                    return

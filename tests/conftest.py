@@ -53,3 +53,8 @@ def aws(broker):
 @pytest.fixture
 def sqs(aws):
     return aws.client("sqs")
+
+
+@pytest.fixture
+def sns(aws):
+    return aws.client("sns")

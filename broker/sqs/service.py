@@ -589,6 +589,14 @@ class SqsService:
         self.touched.add(queue.uid)
         return self._enqueue(queue, prepared, now)
 
+    def deliver(self, queue: Queue, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """SendMessage on behalf of another service (an SNS subscription): the queue's own rules
+        apply (size, attributes, FIFO groups and deduplication); raises BrokerError."""
+        queue.tick(now)
+        prepared = self._prepare(queue, p, now)
+        self.touched.add(queue.uid)
+        return self._enqueue(queue, prepared, now)
+
     def _prepare(
         self, queue: Queue, p: Mapping[str, Any], now: float, batch: bool = False
     ) -> tuple[Message, int, Any, int]:

@@ -1,0 +1,1 @@
+"""SNS: topics, subscriptions, fanout delivery and filter policies."""

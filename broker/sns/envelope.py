@@ -1,0 +1,178 @@
+"""The JSON documents SNS sends: notifications, subscription and unsubscribe confirmations.
+
+Field order and formatting follow what AWS sends (two-space indent, ``"Key" : value``), so a
+consumer that parses the JSON sees AWS's shape: ``Type``, ``MessageId``, ``SequenceNumber``
+(FIFO), ``TopicArn``, ``Subject`` (only when given), ``Message``, ``Timestamp``,
+``SignatureVersion``, ``Signature``, ``SigningCertURL``, ``UnsubscribeURL`` and
+``MessageAttributes`` (``{name: {"Type", "Value"}}``, binary values in base64).
+
+``Signature`` is base64 text of the length an RSA-2048 signature has, derived from the fields
+AWS signs; it is deterministic but not verifiable against AWS's certificate (this is a
+simulator: there is no AWS private key to sign with).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+from datetime import UTC, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from typing import Any
+
+from .model import Published
+
+_SEP = (",", " : ")
+
+
+#: A JSON string literal, non-ASCII kept as is (the C encoder json.dumps uses for a str).
+_dumps = encode_basestring
+
+
+def iso_ms(wall: float) -> str:
+    """AWS's notification timestamp: ISO 8601 in UTC with milliseconds, e.g.
+    ``2025-01-01T00:00:00.000Z``."""
+    second = math.floor(wall)
+    ms = int((wall - second) * 1000)
+    if second != _last_second[0]:
+        stamp = datetime.fromtimestamp(second, UTC)
+        _last_second[0] = second
+        _last_second[1] = stamp.strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{_last_second[1]}{ms:03d}Z"
+
+
+_last_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
+def signature(fields: list[tuple[str, str]], secret: bytes) -> str:
+    """A 256-byte signature-shaped value over the signed fields (name, newline, value, newline
+    for each, in AWS's order), in base64."""
+    text = "".join(f"{name}\n{value}\n" for name, value in fields).encode()
+    digest = hashlib.sha256(secret + text).digest()
+    return base64.b64encode(digest * 8).decode()
+
+
+def envelope_attributes(attributes: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for name, attr in attributes.items():
+        data_type = attr["DataType"]
+        if data_type.startswith("Binary"):
+            value = base64.b64encode(attr["BinaryValue"]).decode()
+        else:
+            value = attr["StringValue"]
+        out[name] = {"Type": data_type, "Value": value}
+    return out
+
+
+def _pretty(doc: dict[str, str]) -> str:
+    """AWS's layout for flat string fields, left open for more: ``{\n  "Key" : "value",...``.
+    (json.dumps with indent runs the pure-Python encoder; this keeps the C one.)"""
+    return "{\n" + ",\n".join(f"  {_dumps(k)} : {_dumps(v)}" for k, v in doc.items())
+
+
+def _attributes_json(attributes: dict[str, dict[str, Any]]) -> str:
+    """``{\n    "name" : {"Type":"String","Value":"v"},...\n  }`` as AWS lays it out."""
+    items = envelope_attributes(attributes)
+    return (
+        "{\n"
+        + ",\n".join(
+            f'    {_dumps(name)} : {{"Type":{_dumps(a["Type"])},"Value":{_dumps(a["Value"])}}}'
+            for name, a in items.items()
+        )
+        + "\n  }"
+    )
+
+
+class Signer:
+    """Signs and formats documents for one broker (one region)."""
+
+    def __init__(self, region: str, secret: bytes) -> None:
+        self.region = region
+        self.secret = secret
+        cert = hashlib.sha256(secret).hexdigest()[:32]
+        self.cert_url = f"https://sns.{region}.amazonaws.com/SimpleNotificationService-{cert}.pem"
+        self.endpoint = f"https://sns.{region}.amazonaws.com/"
+
+    def unsubscribe_url(self, subscription_arn: str) -> str:
+        return f"{self.endpoint}?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
+
+    def subscribe_url(self, topic_arn: str, token: str) -> str:
+        return f"{self.endpoint}?Action=ConfirmSubscription&TopicArn={topic_arn}&Token={token}"
+
+    # ------------------------------------------------------------------ notifications
+    def notification(self, pub: Published, protocol: str, subscription_arn: str) -> str:
+        """The notification JSON for one subscriber. Everything but the UnsubscribeURL is the
+        same for every subscriber of a protocol, so it is formatted once per message and
+        protocol and the subscriber's URL spliced in."""
+        heads = pub._envelope_head
+        if heads is None:
+            heads = pub._envelope_head = {}
+        parts = heads.get(protocol)
+        if parts is None:
+            parts = heads[protocol] = self._notification_parts(pub, protocol)
+        head, tail = parts
+        return head + _dumps(self.unsubscribe_url(subscription_arn)) + tail
+
+    def _notification_parts(self, pub: Published, protocol: str) -> tuple[str, str]:
+        text = pub.text_for(protocol)
+        doc: dict[str, Any] = {"Type": "Notification", "MessageId": pub.message_id}
+        if pub.sequence_number is not None:
+            doc["SequenceNumber"] = pub.sequence_number
+        doc["TopicArn"] = pub.topic_arn
+        if pub.subject is not None:
+            doc["Subject"] = pub.subject
+        doc["Message"] = text
+        doc["Timestamp"] = pub.timestamp
+        signed = [("Message", text), ("MessageId", pub.message_id)]
+        if pub.subject is not None:
+            signed.append(("Subject", pub.subject))
+        signed += [("Timestamp", pub.timestamp), ("TopicArn", pub.topic_arn)]
+        signed.append(("Type", "Notification"))
+        doc["SignatureVersion"] = "1"
+        doc["Signature"] = signature(signed, self.secret)
+        doc["SigningCertURL"] = self.cert_url
+        head = _pretty(doc) + ',\n  "UnsubscribeURL" : '
+        tail = "\n}"
+        if pub.attributes:
+            tail = ',\n  "MessageAttributes" : ' + _attributes_json(pub.attributes) + tail
+        return head, tail
+
+    # ------------------------------------------------------------------ confirmations
+    def confirmation(
+        self, kind: str, message_id: str, topic_arn: str, token: str, timestamp: str
+    ) -> str:
+        """A SubscriptionConfirmation or UnsubscribeConfirmation document."""
+        if kind == "SubscriptionConfirmation":
+            message = (
+                f"You have chosen to subscribe to the topic {topic_arn}.\n"
+                "To confirm the subscription, visit the SubscribeURL included in this message."
+            )
+        else:
+            message = (
+                f"You have chosen to deactivate subscription to the topic {topic_arn}.\n"
+                "To cancel this operation and restore the subscription, visit the SubscribeURL "
+                "included in this message."
+            )
+        doc = {
+            "Type": kind,
+            "MessageId": message_id,
+            "Token": token,
+            "TopicArn": topic_arn,
+            "Message": message,
+            "SubscribeURL": self.subscribe_url(topic_arn, token),
+            "Timestamp": timestamp,
+            "SignatureVersion": "1",
+        }
+        signed = [
+            ("Message", message),
+            ("MessageId", message_id),
+            ("SubscribeURL", doc["SubscribeURL"]),
+            ("Timestamp", timestamp),
+            ("Token", token),
+            ("TopicArn", topic_arn),
+            ("Type", kind),
+        ]
+        doc["Signature"] = signature(signed, self.secret)
+        doc["SigningCertURL"] = self.cert_url
+        return json.dumps(doc, indent=2, separators=_SEP, ensure_ascii=False)
