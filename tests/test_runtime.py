@@ -12,7 +12,7 @@ from broker import Broker
 
 
 async def _transcript(seed: int, at_least_once: bool) -> str:
-    """A mixed workload; every response, in order, as one JSON string."""
+    """A mixed SQS and SNS workload; every response, in order, as one JSON string."""
     out: list[object] = []
     async with Broker.open(seed=seed, at_least_once=at_least_once) as broker:
         sqs = InProcessClient(broker).client("sqs")
@@ -45,6 +45,25 @@ async def _transcript(seed: int, at_least_once: bool) -> str:
                     if k % 2 == 0:
                         await sqs.delete_message(QueueUrl=q, ReceiptHandle=m["ReceiptHandle"])
             await trio.sleep(1.5)
+        # SNS: subscriptions, fanout in envelopes, FIFO sequence numbers, the outbox.
+        sns = InProcessClient(broker).client("sns")
+        topic = (await sns.create_topic(Name="t"))["TopicArn"]
+        ftopic = (
+            await sns.create_topic(
+                Name="t.fifo", Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "true"}
+            )
+        )["TopicArn"]
+        arn = "arn:aws:sqs:us-east-1:000000000000:"
+        out.append(await sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn + "q"))
+        out.append(await sns.subscribe(TopicArn=ftopic, Protocol="sqs", Endpoint=arn + "f.fifo"))
+        out.append(await sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="a@b.example"))
+        for i in range(10):
+            out.append(await sns.publish(TopicArn=topic, Message=f"n{i}", Subject="s"))
+            out.append(await sns.publish(TopicArn=ftopic, Message=f"n{i}", MessageGroupId="g"))
+            await trio.sleep(0.25)
+        out.append(await sns.list_outbox())
+        for q in (url, fifo):
+            out.append(await sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10))
     return json.dumps(out, sort_keys=True)
 
 
