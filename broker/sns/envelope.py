@@ -65,12 +65,6 @@ def envelope_attributes(attributes: dict[str, dict[str, Any]]) -> dict[str, dict
     return out
 
 
-def _pretty(doc: dict[str, str]) -> str:
-    """AWS's layout for flat string fields, left open for more: ``{\n  "Key" : "value",...``.
-    (json.dumps with indent runs the pure-Python encoder; this keeps the C one.)"""
-    return "{\n" + ",\n".join(f"  {_dumps(k)} : {_dumps(v)}" for k, v in doc.items())
-
-
 def _attributes_json(attributes: dict[str, dict[str, Any]]) -> str:
     """``{\n    "name" : {"Type":"String","Value":"v"},...\n  }`` as AWS lays it out."""
     items = envelope_attributes(attributes)
@@ -116,23 +110,24 @@ class Signer:
 
     def _notification_parts(self, pub: Published, protocol: str) -> tuple[str, str]:
         text = pub.text_for(protocol)
-        doc: dict[str, Any] = {"Type": "Notification", "MessageId": pub.message_id}
+        q = _dumps
+        subject = pub.subject
+        signed = f"Message\n{text}\nMessageId\n{pub.message_id}\n"
+        if subject is not None:
+            signed += f"Subject\n{subject}\n"
+        signed += f"Timestamp\n{pub.timestamp}\nTopicArn\n{pub.topic_arn}\nType\nNotification\n"
+        sig = base64.b64encode(hashlib.sha256(self.secret + signed.encode()).digest() * 8)
+        head = '{\n  "Type" : "Notification",\n  "MessageId" : ' + q(pub.message_id)
         if pub.sequence_number is not None:
-            doc["SequenceNumber"] = pub.sequence_number
-        doc["TopicArn"] = pub.topic_arn
-        if pub.subject is not None:
-            doc["Subject"] = pub.subject
-        doc["Message"] = text
-        doc["Timestamp"] = pub.timestamp
-        signed = [("Message", text), ("MessageId", pub.message_id)]
-        if pub.subject is not None:
-            signed.append(("Subject", pub.subject))
-        signed += [("Timestamp", pub.timestamp), ("TopicArn", pub.topic_arn)]
-        signed.append(("Type", "Notification"))
-        doc["SignatureVersion"] = "1"
-        doc["Signature"] = signature(signed, self.secret)
-        doc["SigningCertURL"] = self.cert_url
-        head = _pretty(doc) + ',\n  "UnsubscribeURL" : '
+            head += ',\n  "SequenceNumber" : ' + q(pub.sequence_number)
+        head += ',\n  "TopicArn" : ' + q(pub.topic_arn)
+        if subject is not None:
+            head += ',\n  "Subject" : ' + q(subject)
+        head += (
+            f',\n  "Message" : {q(text)},\n  "Timestamp" : {q(pub.timestamp)}'
+            f',\n  "SignatureVersion" : "1",\n  "Signature" : "{sig.decode()}"'
+            f',\n  "SigningCertURL" : {q(self.cert_url)},\n  "UnsubscribeURL" : '
+        )
         tail = "\n}"
         if pub.attributes:
             tail = ',\n  "MessageAttributes" : ' + _attributes_json(pub.attributes) + tail

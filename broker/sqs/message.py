@@ -144,6 +144,15 @@ _FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 
 def first_forbidden_char(body: str) -> str | None:
     """The first character of ``body`` that AWS does not allow, or None."""
+    if body.isascii():
+        # Printable ASCII plus tab and line breaks (JSON, say) is allowed; C string scans
+        # settle that far faster than the regex.
+        text = body
+        for ws in "\n\r\t":
+            if ws in text:
+                text = text.replace(ws, " ")
+        if text.isprintable():
+            return None
     m = _FORBIDDEN.search(body)
     return m.group() if m else None
 
