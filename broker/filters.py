@@ -99,10 +99,10 @@ _SCALE = 10**limits.SNS_FILTER_POLICY_NUMERIC_DECIMAL_DIGITS
 # A message value ("leaf") as a hashable tagged tuple, so exact conditions are set lookups and
 # "300" (a string) never equals 300 (a number):
 #   ("s", text)  ("n", round(number * 10^5))  ("t",)  ("f",)  ("z",) for true, false, null.
-Leaf = tuple
-_TRUE: Leaf = ("t",)
-_FALSE: Leaf = ("f",)
-_NULL: Leaf = ("z",)
+_Leaf = tuple
+_TRUE: _Leaf = ("t",)
+_FALSE: _Leaf = ("f",)
+_NULL: _Leaf = ("z",)
 
 
 def validate_scope(scope: str, *, via_subscribe: bool = False) -> str:
@@ -120,14 +120,14 @@ def _prefix(via_subscribe: bool) -> str:
     return "Invalid parameter: Attributes Reason: " if via_subscribe else "Invalid parameter: "
 
 
-def _number_leaf(value: float) -> Leaf | None:
+def _number_leaf(value: float) -> _Leaf | None:
     try:
         return ("n", round(float(value) * _SCALE))
     except (OverflowError, ValueError):  # inf, nan, or an int too large for a float
         return None
 
 
-def _json_leaf(value: Any) -> Leaf | None:
+def _json_leaf(value: Any) -> _Leaf | None:
     """The leaf for a JSON scalar; None for containers and numbers that cannot be compared."""
     if isinstance(value, str):
         return ("s", value)
@@ -154,7 +154,7 @@ def _strict_loads(text: str | bytes) -> Any:
 # --- message views -------------------------------------------------------------------------------
 
 
-def _attribute_leaves(attribute: Mapping[str, Any]) -> tuple[Leaf, ...]:
+def _attribute_leaves(attribute: Mapping[str, Any]) -> tuple[_Leaf, ...]:
     data_type = attribute.get("DataType") or attribute.get("Type") or "String"
     text = attribute.get("StringValue")
     if text is None:
@@ -187,10 +187,10 @@ class _AttributeView:
 
     def __init__(self, attributes: Mapping[str, Mapping[str, Any]] | None) -> None:
         self._attributes = attributes or {}
-        self._leaves: dict[str, tuple[Leaf, ...]] = {}
+        self._leaves: dict[str, tuple[_Leaf, ...]] = {}
         self.empty = not self._attributes
 
-    def leaves(self, name: str) -> tuple[Leaf, ...]:
+    def leaves(self, name: str) -> tuple[_Leaf, ...]:
         found = self._leaves.get(name)
         if found is None:
             attribute = self._attributes.get(name)
@@ -201,12 +201,12 @@ class _AttributeView:
     def present(self, name: str) -> bool:
         return name in self._attributes
 
-    def pairs(self) -> Iterator[tuple[str, tuple[Leaf, ...]]]:
+    def pairs(self) -> Iterator[tuple[str, tuple[_Leaf, ...]]]:
         for name in self._attributes:
             yield name, self.leaves(name)
 
 
-def _flatten(value: Any, path: str, out: dict[str, list[Leaf]]) -> None:
+def _flatten(value: Any, path: str, out: dict[str, list[_Leaf]]) -> None:
     if isinstance(value, dict):
         for key, child in value.items():
             _flatten(child, f"{path}.{key}" if path else str(key), out)
@@ -225,32 +225,42 @@ class _BodyView:
     __slots__ = ("_flat", "empty")
 
     def __init__(self, body: Mapping[str, Any]) -> None:
-        flat: dict[str, list[Leaf]] = {}
+        flat: dict[str, list[_Leaf]] = {}
         _flatten(body, "", flat)
         self._flat = flat
         self.empty = not body
 
-    def leaves(self, path: str) -> list[Leaf] | tuple[()]:
+    def leaves(self, path: str) -> list[_Leaf] | tuple[()]:
         return self._flat.get(path, ())
 
     def present(self, path: str) -> bool:
         return any(leaf != _NULL for leaf in self._flat.get(path, ()))
 
-    def pairs(self) -> Iterable[tuple[str, list[Leaf]]]:
+    def pairs(self) -> Iterable[tuple[str, list[_Leaf]]]:
         return self._flat.items()
 
 
-def _body_object(body_text: str | bytes) -> dict[str, Any] | None:
+def _body_view(body: Any) -> _BodyView | None:
+    """The view of a decoded body; None unless it is a JSON object (too deep counts as not)."""
+    if not isinstance(body, dict):
+        return None
+    try:
+        return _BodyView(body)
+    except RecursionError:
+        return None
+
+
+def _parse_body(body_text: str | bytes) -> _BodyView | None:
     try:
         body = _strict_loads(body_text)
     except (ValueError, TypeError, RecursionError):
         return None
-    return body if isinstance(body, dict) else None
+    return _body_view(body)
 
 
 # --- compiled conditions -------------------------------------------------------------------------
 
-Predicate = Callable[[Leaf], bool]
+_Predicate = Callable[[_Leaf], bool]
 
 
 class _KeyTest:
@@ -258,6 +268,9 @@ class _KeyTest:
 
     ``exact`` holds the leaves that match outright (exact values, ``numeric =``); ``predicates``
     the other value conditions; ``exists_true``/``exists_false`` the key-matching conditions.
+    ``probes`` lists, for :class:`PolicyIndex`, how each condition can be looked up from a message
+    value: ``("=", leaf)``, ``("^", prefix)``, ``("$", suffix)``, ``("~", lower-cased text)``;
+    ``open`` is set by a condition that cannot be looked up (ranges, anything-but, cidr, exists).
     """
 
     __slots__ = (
@@ -266,8 +279,10 @@ class _KeyTest:
         "exact",
         "exists_false",
         "exists_true",
+        "open",
         "path",
         "predicates",
+        "probes",
         "top",
     )
 
@@ -276,15 +291,21 @@ class _KeyTest:
         self.depth = depth  # nesting level in the policy, 1 = top level
         self.top = top  # the top-level key it sits under (body scope counts these)
         self.count = count  # conditions in the array
-        self.exact: set[Leaf] = set()
-        self.predicates: list[Predicate] = []
+        self.exact: set[_Leaf] = set()
+        self.predicates: list[_Predicate] = []
         self.exists_true = False
         self.exists_false = False
+        self.probes: list[tuple[str, Any]] = []
+        self.open = False
+
+    def add_exact(self, leaf: _Leaf) -> None:
+        self.exact.add(leaf)
+        self.probes.append(("=", leaf))
 
     @property
     def anchorable(self) -> bool:
-        """True if the key can only match through one of its ``exact`` leaves."""
-        return bool(self.exact) and not (self.predicates or self.exists_true or self.exists_false)
+        """True if the key can only match a value that one of its ``probes`` finds."""
+        return bool(self.probes) and not self.open
 
     def check(self, view: _AttributeView | _BodyView) -> bool:
         leaves = view.leaves(self.path)
@@ -300,40 +321,40 @@ class _KeyTest:
                         return True
         if self.exists_true and view.present(self.path):
             return True
-        return self.exists_false and not view.present(self.path)
+        return self.exists_false and not view.empty and not view.present(self.path)
 
 
-Branch = tuple[_KeyTest, ...]
+_Branch = tuple[_KeyTest, ...]
 
 
-def _branch_matches(branch: Branch, view: _AttributeView | _BodyView) -> bool:
+def _branch_matches(branch: _Branch, view: _AttributeView | _BodyView) -> bool:
     for test in branch:
         if not test.check(view):
             return False
     return True
 
 
-def _prefix_predicate(prefix: str) -> Predicate:
+def _prefix_predicate(prefix: str) -> _Predicate:
     return lambda leaf: leaf[0] == "s" and leaf[1].startswith(prefix)
 
 
-def _suffix_predicate(suffix: str) -> Predicate:
+def _suffix_predicate(suffix: str) -> _Predicate:
     return lambda leaf: leaf[0] == "s" and leaf[1].endswith(suffix)
 
 
-def _ignore_case_predicate(texts: Iterable[str]) -> Predicate:
+def _ignore_case_predicate(texts: Iterable[str]) -> _Predicate:
     folded = frozenset(text.lower() for text in texts)
     return lambda leaf: leaf[0] == "s" and leaf[1].lower() in folded
 
 
-def _wildcard_predicate(pattern: re.Pattern[str]) -> Predicate:
+def _wildcard_predicate(pattern: re.Pattern[str]) -> _Predicate:
     return lambda leaf: leaf[0] == "s" and pattern.fullmatch(leaf[1]) is not None
 
 
 def _range_predicate(
     low: int | None, low_open: bool, high: int | None, high_open: bool
-) -> Predicate:
-    def test(leaf: Leaf) -> bool:
+) -> _Predicate:
+    def test(leaf: _Leaf) -> bool:
         if leaf[0] != "n":
             return False
         value = leaf[1]
@@ -344,8 +365,8 @@ def _range_predicate(
     return test
 
 
-def _cidr_predicate(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Predicate:
-    def test(leaf: Leaf) -> bool:
+def _cidr_predicate(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> _Predicate:
+    def test(leaf: _Leaf) -> bool:
         if leaf[0] != "s":
             return False
         try:
@@ -356,11 +377,11 @@ def _cidr_predicate(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> P
     return test
 
 
-def _not(predicate: Predicate) -> Predicate:
+def _not(predicate: _Predicate) -> _Predicate:
     return lambda leaf: not predicate(leaf)
 
 
-def _not_in(excluded: frozenset[Leaf]) -> Predicate:
+def _not_in(excluded: frozenset[_Leaf]) -> _Predicate:
     return lambda leaf: leaf not in excluded
 
 
@@ -401,7 +422,7 @@ class _Compiler:
     def error(self, reason: str) -> InvalidParameter:
         return InvalidParameter(f"{self.prefix}FilterPolicy: {reason}")
 
-    def compile(self, text: str) -> list[Branch]:
+    def compile(self, text: str) -> list[_Branch]:
         if len(text.encode("utf-8", "surrogatepass")) > limits.SNS_FILTER_POLICY_MAX_SIZE:
             raise self.error(
                 f"Filter policy is too large: at most {limits.SNS_FILTER_POLICY_MAX_SIZE} bytes"
@@ -412,7 +433,7 @@ class _Compiler:
             raise self.error(f"failed to parse JSON. {exc}") from None
         if not isinstance(document, dict):
             raise self.error("Filter is not an object")
-        root = self._object(document, "", 1, None)
+        root = self._object(document, "", 1, None, 1)
         # AWS reports a malformed policy before it looks at nesting, and nesting before limits.
         if self.nested and self.scope == SCOPE_ATTRIBUTES:
             raise InvalidParameter(
@@ -425,19 +446,24 @@ class _Compiler:
 
     # structure
 
-    def _object(self, obj: dict[str, Any], path: str, depth: int, top: str | None) -> _Node:
+    def _object(
+        self, obj: dict[str, Any], path: str, depth: int, top: str | None, level: int
+    ) -> _Node:
         if not obj:
             raise self.error("Empty objects are not allowed")
+        if level > limits.SNS_FILTER_POLICY_MAX_COMBINATIONS:
+            # Each nested object or $or adds at least one combination: stop before recursing deeper.
+            raise self.error("Filter policy is too complex")
         node = _Node()
         for key, value in obj.items():
             if key == _OR and self._is_or(value):
-                node.ors.append([self._object(alt, path, depth, top) for alt in value])
+                node.ors.append([self._object(alt, path, depth, top, level + 1) for alt in value])
                 continue
             child_path = f"{path}.{key}" if path else key
             child_top = key if top is None else top
             if isinstance(value, dict):
                 self.nested = True
-                child = self._object(value, child_path, depth + 1, child_top)
+                child = self._object(value, child_path, depth + 1, child_top, level + 1)
                 node.tests.extend(child.tests)
                 node.ors.extend(child.ors)
             elif isinstance(value, list):
@@ -498,10 +524,10 @@ class _Compiler:
             elif isinstance(condition, list):
                 raise self.error("Match value must be String, number, true, false, or null")
             else:
-                test.exact.add(self._literal(condition))
+                test.add_exact(self._literal(condition))
         return test
 
-    def _literal(self, value: Any) -> Leaf:
+    def _literal(self, value: Any) -> _Leaf:
         leaf = _json_leaf(value)
         if leaf is None:
             raise self.error(f"Number out of range: {value}")
@@ -518,6 +544,7 @@ class _Compiler:
             return
         if operator == "anything-but":
             test.predicates.append(self._anything_but(argument))
+            test.open = True
             if len(expression) > 1:
                 raise self.error("Too many elements in numeric expression")  # sic, as AWS says
             return
@@ -528,31 +555,51 @@ class _Compiler:
                 test.exists_true = True
             else:
                 test.exists_false = True
+            test.open = True
         elif operator in ("prefix", "suffix", "equals-ignore-case", "wildcard"):
             if not isinstance(argument, str):
                 raise self.error(f"{operator} match pattern must be a string")
-            test.predicates.append(self._string_predicate(operator, argument))
+            predicate, probe = self._string_condition(operator, argument)
+            test.predicates.append(predicate)
+            if probe is None:
+                test.open = True
+            else:
+                test.probes.append(probe)
         elif operator == "cidr":
             if not isinstance(argument, str):
                 raise self.error("prefix match pattern must be a string")  # sic, as AWS says
             test.predicates.append(_cidr_predicate(self._cidr(argument)))
+            test.open = True
         else:
             raise self.error(f"Unrecognized match type {operator}")
         if len(expression) > 1:
             raise self.error("Only one key allowed in match expression")
 
-    def _string_predicate(self, operator: str, argument: str) -> Predicate:
+    def _string_condition(
+        self, operator: str, argument: str
+    ) -> tuple[_Predicate, tuple[str, Any] | None]:
+        """A string operator's predicate and its index probe (None: it cannot be probed)."""
         if operator == "prefix":
-            return _prefix_predicate(argument)
+            return _prefix_predicate(argument), ("^", argument)
         if operator == "suffix":
-            return _suffix_predicate(argument)
+            return _suffix_predicate(argument), ("$", argument)
         if operator == "equals-ignore-case":
-            return _ignore_case_predicate((argument,))
-        return _wildcard_predicate(self._wildcard(argument))
+            return _ignore_case_predicate((argument,)), ("~", argument.lower())
+        pattern, literals = self._wildcard(argument)
+        probe: tuple[str, Any] | None = None
+        if len(literals) == 1:
+            probe = ("=", ("s", literals[0]))  # no star: an exact match
+        elif literals[0]:
+            probe = ("^", literals[0])
+        elif literals[-1]:
+            probe = ("$", literals[-1])
+        return _wildcard_predicate(pattern), probe
 
-    def _wildcard(self, pattern: str) -> re.Pattern[str]:
+    def _wildcard(self, pattern: str) -> tuple[re.Pattern[str], list[str]]:
+        """The regex for a wildcard pattern, and its literal runs between the stars."""
         # Positions in AWS's messages count UTF-8 bytes.
         parts: list[str] = []
+        literals: list[str] = []
         literal: list[str] = []
         position = 0
         i = 0
@@ -561,7 +608,8 @@ class _Compiler:
             if char == "*":
                 if pattern.startswith("*", i + 1):
                     raise self.error(f"Consecutive wildcard characters at pos {position}")
-                parts.append(re.escape("".join(literal)))
+                literals.append("".join(literal))
+                parts.append(re.escape(literals[-1]))
                 parts.append(".*")
                 literal = []
             elif char == "\\":
@@ -575,8 +623,9 @@ class _Compiler:
                 literal.append(char)
             position += len(char.encode("utf-8", "surrogatepass"))
             i += 1
-        parts.append(re.escape("".join(literal)))
-        return re.compile("".join(parts), re.DOTALL)
+        literals.append("".join(literal))
+        parts.append(re.escape(literals[-1]))
+        return re.compile("".join(parts), re.DOTALL), literals
 
     def _cidr(self, text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         pieces = text.split("/")
@@ -619,12 +668,13 @@ class _Compiler:
             value = number(1, "equals")
             if len(spec) > 2:
                 raise self.error("Too many elements in numeric expression")
-            test.exact.add(("n", value))
+            test.add_exact(("n", value))
         elif operator in ("<", "<="):
             high = number(1, operator)
             if len(spec) > 2:
                 raise self.error("Too many elements in numeric expression")
             test.predicates.append(_range_predicate(None, False, high, operator == "<"))
+            test.open = True
         elif operator in (">", ">="):
             low = number(1, operator)
             high: int | None = None
@@ -642,10 +692,11 @@ class _Compiler:
                 if low >= high:
                     raise self.error("Bottom must be less than top")
             test.predicates.append(_range_predicate(low, operator == ">", high, high_open))
+            test.open = True
         else:
             raise self.error(f"Unrecognized numeric range operator: {operator}")
 
-    def _anything_but(self, argument: Any) -> Predicate:
+    def _anything_but(self, argument: Any) -> _Predicate:
         if isinstance(argument, dict):
             if not argument:
                 raise self.error("Anything-But expression name not found")
@@ -655,7 +706,7 @@ class _Compiler:
                     raise self.error(f"{operator} match pattern must be a string")
                 if operator != "wildcard" and not inner:
                     raise self.error("Null prefix/suffix not allowed")
-                predicate = self._string_predicate(operator, inner)
+                predicate = self._string_condition(operator, inner)[0]
             elif operator == "equals-ignore-case":
                 if isinstance(inner, str):
                     texts = [inner]
@@ -710,9 +761,9 @@ class FilterPolicy:
 
     scope: str
     text: str
-    _branches: tuple[Branch, ...]
+    _branches: tuple[_Branch, ...]
 
-    def __init__(self, text: str, scope: str, branches: Iterable[Branch]) -> None:
+    def __init__(self, text: str, scope: str, branches: Iterable[_Branch]) -> None:
         self.text = text
         self.scope = scope
         self._branches = tuple(branches)
@@ -743,9 +794,8 @@ class FilterPolicy:
 
     def matches_body(self, body: Any) -> bool:
         """Whether a JSON-decoded message body matches; a non-object body never does."""
-        if not isinstance(body, dict):
-            return False
-        return self._matches(_BodyView(body))
+        view = _body_view(body)
+        return view is not None and self._matches(view)
 
     def matches(
         self, attributes: Mapping[str, Mapping[str, Any]] | None, body_text: str | bytes
@@ -755,8 +805,8 @@ class FilterPolicy:
         MessageBody scope parses ``body_text``; a body that is not a JSON object never matches.
         """
         if self.scope == SCOPE_BODY:
-            body = _body_object(body_text)
-            return body is not None and self._matches(_BodyView(body))
+            view = _parse_body(body_text)
+            return view is not None and self._matches(view)
         return self._matches(_AttributeView(attributes))
 
     def _matches(self, view: _AttributeView | _BodyView) -> bool:
@@ -775,13 +825,12 @@ class FilterPolicy:
 
 
 class _Entry:
-    __slots__ = ("branches", "key", "policy", "registrations", "seq")
+    __slots__ = ("key", "policy", "registrations", "seq")
 
     def __init__(self, key: Hashable, seq: int) -> None:
         self.key = key
         self.seq = seq
         self.policy: FilterPolicy | None = None
-        self.branches: list[_IndexedBranch] = []
         #: where each branch is filed: (branch id, [(table, key), ...])
         self.registrations: list[tuple[int, list[tuple[dict[Any, Any], Any]]]] = []
 
@@ -789,72 +838,141 @@ class _Entry:
 class _IndexedBranch:
     __slots__ = ("entry", "id", "tests")
 
-    def __init__(self, entry: _Entry, branch_id: int, tests: Branch) -> None:
+    def __init__(self, entry: _Entry, branch_id: int, tests: _Branch) -> None:
         self.entry = entry
         self.id = branch_id
         self.tests = tests
 
 
+# Where a filed branch sits: (table, key in the table, (kind, path) of a per-path table or None).
+_Place = tuple[dict[Any, Any], Any, tuple[str, str] | None]
+
+
 class _ScopeIndex:
     """The branches of one scope, filed so a message finds only those that might match.
 
-    A branch is filed under one *anchor*: preferably an exact-value key, under each of its
-    (path, leaf) pairs; else a key that needs its path present, under the path; else (every key
-    accepts absence: ``exists: false``) in the scan list. A message then looks up its own
-    (path, leaf) pairs and paths, and verifies each candidate fully.
+    A branch is filed under one *anchor* key whose every condition can be looked up from a
+    message value: an exact value under (path, leaf), ``equals-ignore-case`` under (path, lower
+    case), ``prefix``/``suffix`` (and wildcards with a literal head or tail) in per-path tables a
+    value probes with its own prefixes/suffixes up to the longest one filed. Of several such keys
+    the least crowded one wins. A branch with no such key is filed under a path it needs present
+    (numeric ranges, anything-but, cidr, exists: true); one whose every key accepts absence
+    (``exists: false``) goes to the scan list. A message looks up its own (path, value) pairs and
+    paths, and each candidate is then verified in full.
     """
 
-    __slots__ = ("_scan_table", "by_path", "count", "exact", "scan")
+    __slots__ = (
+        "_longest",
+        "_scan_table",
+        "by_path",
+        "count",
+        "exact",
+        "folded",
+        "prefixes",
+        "scan",
+        "suffixes",
+    )
 
     def __init__(self) -> None:
-        self.exact: dict[tuple[str, Leaf], dict[int, _IndexedBranch]] = {}
+        self.exact: dict[tuple[str, _Leaf], dict[int, _IndexedBranch]] = {}
+        self.folded: dict[tuple[str, str], dict[int, _IndexedBranch]] = {}
+        self.prefixes: dict[str, dict[str, dict[int, _IndexedBranch]]] = {}
+        self.suffixes: dict[str, dict[str, dict[int, _IndexedBranch]]] = {}
+        self._longest: dict[tuple[str, str], int] = {}  # ("^"|"$", path) -> longest affix filed
         self.by_path: dict[str, dict[int, _IndexedBranch]] = {}
         self.scan: dict[int, _IndexedBranch] = {}
         self._scan_table = {None: self.scan}  # lets the scan list be filed like a bucket
         self.count = 0
 
-    def file(self, branch: _IndexedBranch) -> list[tuple[dict[Any, Any], Any]]:
-        """File ``branch``; returns where it went, as (table, key) pairs for :meth:`unfile`."""
+    def _where(self, path: str, kind: str, value: Any) -> _Place:
+        if kind == "=":
+            return self.exact, (path, value), None
+        if kind == "~":
+            return self.folded, (path, value), None
+        tables = self.prefixes if kind == "^" else self.suffixes
+        return tables.setdefault(path, {}), value, (kind, path)
+
+    def _crowding(self, test: _KeyTest) -> int:
+        total = 0
+        for kind, value in test.probes:
+            if kind == "=":
+                total += len(self.exact.get((test.path, value), ()))
+            elif kind == "~":
+                total += len(self.folded.get((test.path, value), ()))
+            else:
+                tables = self.prefixes if kind == "^" else self.suffixes
+                total += len(tables.get(test.path, {}).get(value, ()))
+        return total
+
+    def file(self, branch: _IndexedBranch) -> list[_Place]:
+        """File ``branch``; returns where it went, for :meth:`unfile`."""
         self.count += 1
         anchors = [test for test in branch.tests if test.anchorable]
-        places: list[tuple[dict[Any, Any], Any]]
+        places: list[_Place]
         if anchors:
-            # The least crowded anchor keeps buckets of common values ("kind": "order") small.
-            best = min(
-                anchors,
-                key=lambda t: sum(len(self.exact.get((t.path, leaf), ())) for leaf in t.exact),
-            )
-            places = [(self.exact, (best.path, leaf)) for leaf in best.exact]
+            best = min(anchors, key=self._crowding)  # keeps buckets of common values small
+            places = [self._where(best.path, *probe) for probe in dict.fromkeys(best.probes)]
+            for _, value, owner in places:
+                if owner is not None:
+                    self._longest[owner] = max(self._longest.get(owner, 0), len(value))
         else:
             paths = [test.path for test in branch.tests if not test.exists_false]
             if paths:
                 path = min(paths, key=lambda p: len(self.by_path.get(p, ())))
-                places = [(self.by_path, path)]
+                places = [(self.by_path, path, None)]
             else:
-                places = [(self._scan_table, None)]
-        for table, key in places:
+                places = [(self._scan_table, None, None)]
+        for table, key, _ in places:
             table.setdefault(key, {})[branch.id] = branch
         return places
 
-    def unfile(self, branch_id: int, places: list[tuple[dict[Any, Any], Any]]) -> None:
+    def unfile(self, branch_id: int, places: list[_Place]) -> None:
         self.count -= 1
-        for table, key in places:
+        for table, key, owner in places:
             bucket = table[key]
             del bucket[branch_id]
-            if not bucket and table is not self._scan_table:
-                del table[key]
+            if bucket or table is self._scan_table:
+                continue
+            del table[key]
+            if owner is not None and not table:
+                kind, path = owner
+                del (self.prefixes if kind == "^" else self.suffixes)[path]
+                del self._longest[owner]
 
-    def candidates(self, pairs: Iterable[tuple[str, Iterable[Leaf]]]) -> Iterator[_IndexedBranch]:
+    def candidates(self, pairs: Iterable[tuple[str, Iterable[_Leaf]]]) -> Iterator[_IndexedBranch]:
         exact = self.exact
+        folded = self.folded
         by_path = self.by_path
+        prefixes = self.prefixes
+        suffixes = self.suffixes
         for path, leaves in pairs:
             bucket = by_path.get(path)
             if bucket:
                 yield from bucket.values()
+            by_prefix = prefixes.get(path) if prefixes else None
+            by_suffix = suffixes.get(path) if suffixes else None
             for leaf in leaves:
                 bucket = exact.get((path, leaf))
                 if bucket:
                     yield from bucket.values()
+                if leaf[0] != "s" or not (folded or by_prefix or by_suffix):
+                    continue
+                text: str = leaf[1]
+                if folded:
+                    bucket = folded.get((path, text.lower()))
+                    if bucket:
+                        yield from bucket.values()
+                if by_prefix:
+                    for n in range(min(len(text), self._longest["^", path]) + 1):
+                        bucket = by_prefix.get(text[:n])
+                        if bucket:
+                            yield from bucket.values()
+                if by_suffix:
+                    end = len(text)
+                    for n in range(min(end, self._longest["$", path]) + 1):
+                        bucket = by_suffix.get(text[end - n :])
+                        if bucket:
+                            yield from bucket.values()
         yield from self.scan.values()
 
 
@@ -863,8 +981,10 @@ class PolicyIndex:
     sub-linearly: cost grows with the policies that could match, not with all of them.
 
     Each policy's ``$or`` branches are filed under an anchor (see :class:`_ScopeIndex`); a
-    message visits the buckets of its own attribute/property values, so a policy whose exact
-    values the message does not carry costs nothing. :meth:`match` returns keys in insertion
+    message visits the buckets of its own attribute/property values (exact, case-folded, and
+    its prefixes/suffixes), so a policy whose exact values, prefixes or suffixes the message does
+    not carry costs nothing. Policies on a key with only numeric ranges, anything-but, cidr or
+    exists are verified whenever the message carries that key. :meth:`match` returns keys in insertion
     order; replacing a key's policy keeps its place. A ``None`` policy matches every message.
     """
 
@@ -897,7 +1017,6 @@ class PolicyIndex:
         for tests in policy._branches:
             self._branch_ids += 1
             branch = _IndexedBranch(entry, self._branch_ids, tests)
-            entry.branches.append(branch)
             entry.registrations.append((branch.id, scope.file(branch)))
 
     def remove(self, key: Hashable) -> None:
@@ -912,7 +1031,6 @@ class PolicyIndex:
             scope = self._scopes[entry.policy.scope]
             for branch_id, places in entry.registrations:
                 scope.unfile(branch_id, places)
-        entry.branches = []
         entry.registrations = []
         entry.policy = None
 
@@ -927,9 +1045,8 @@ class PolicyIndex:
             self._verify(attribute_index.candidates(view.pairs()), view, matched)
         body_index = self._scopes[SCOPE_BODY]
         if body_index.count:
-            body = _body_object(body_text)
-            if body is not None:
-                body_view = _BodyView(body)
+            body_view = _parse_body(body_text)
+            if body_view is not None:
                 self._verify(body_index.candidates(body_view.pairs()), body_view, matched)
         return [matched[seq] for seq in sorted(matched)]
 

@@ -54,7 +54,7 @@ from ..errors import (
     TooManyEntriesInBatchRequest,
     TopicLimitExceeded,
 )
-from ..filters import FilterPolicy, PolicyIndex
+from ..filters import FilterPolicy, PolicyIndex, validate_scope
 from ..ids import uuid4_from
 from ..sqs.service import SqsService
 from . import delivery_policy as dp
@@ -172,11 +172,20 @@ def _str_param(p: Mapping[str, Any], name: str, required: bool = True) -> str | 
 
 def _check_known(p: Mapping[str, Any], allowed: frozenset[str], operation: str) -> None:
     if not p.keys() <= allowed:
-        unknown = sorted(set(p) - allowed)
+        unknown = sorted(map(repr, set(p) - allowed))  # names need not be strings
         raise InvalidParameter(
-            f"Unknown parameter in input to {operation}: {', '.join(map(repr, unknown))}; "
+            f"Unknown parameter in input to {operation}: {', '.join(unknown)}; "
             f"must be one of: {', '.join(sorted(allowed))}"
         )
+
+
+def _utf8_size(text: str, what: str) -> int:
+    """The UTF-8 length of ``text``; InvalidParameter if it holds a lone surrogate (a JSON
+    ``\\ud800`` escape can smuggle one in), which no UTF-8 message can carry."""
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        raise _invalid(f"{what} Reason: must be valid UTF-8 text") from None
 
 
 def _bool_attr(name: str, value: str) -> bool:
@@ -569,10 +578,17 @@ class SnsService:
         return_arn = p.get("ReturnSubscriptionArn", False)
         if type(return_arn) is not bool:
             raise _invalid("ReturnSubscriptionArn Reason: must be a boolean")
-        settings = self._check_subscription_attributes(topic, protocol, dict(raw))  # type: ignore[arg-type]
+        settings = self._check_subscription_attributes(
+            topic,
+            protocol,
+            dict(raw),
+            via_subscribe=True,  # type: ignore[arg-type]
+        )
         for sub in topic.subscriptions.values():
             if sub.protocol == protocol and sub.endpoint == endpoint:
-                if any(sub.raw_attributes.get(k, "") != v for k, v in raw.items()):
+                # Compared as GetSubscriptionAttributes reports them (FilterPolicy included).
+                current = self.get_subscription_attributes({"SubscriptionArn": sub.arn}, now)
+                if any(current["Attributes"].get(k, "") != v for k, v in raw.items()):
                     raise _invalid(
                         "Attributes Reason: Subscription already exists with different attributes"
                     )
@@ -587,6 +603,9 @@ class SnsService:
         sub.owner = self.account_id
         for name, value in settings.items():
             self._apply_subscription_attribute(sub, name, value)
+        for name in ("DeliveryPolicy", "RedrivePolicy"):  # reported as given
+            if raw.get(name):
+                sub.raw_attributes[name] = raw[name]
         topic.subscriptions[arn] = sub
         self.subscriptions[arn] = sub
         needs_confirmation = PROTOCOLS[protocol]  # type: ignore[index]
@@ -636,16 +655,14 @@ class SnsService:
                 raise _invalid(f"{protocol} endpoint ARN")
 
     def _check_subscription_attributes(
-        self, topic: Topic, protocol: str, attrs: dict[str, str]
+        self, topic: Topic, protocol: str, attrs: dict[str, str], via_subscribe: bool = False
     ) -> dict[str, Any]:
-        """Validate subscription attributes; returns parsed settings. Changes nothing."""
+        """Validate subscription attributes; returns parsed settings. Changes nothing.
+        (AWS words errors "Attributes Reason: ..." on Subscribe, not on SetSubscriptionAttributes.)"""
         out: dict[str, Any] = {}
         scope = attrs.get("FilterPolicyScope")
-        if scope is not None and scope not in ("MessageAttributes", "MessageBody"):
-            raise _invalid(
-                f"Attributes Reason: FilterPolicyScope: Invalid value [{scope}]. Please use "
-                "either MessageBody or MessageAttributes"
-            )
+        if scope is not None:
+            validate_scope(scope, via_subscribe=via_subscribe)
         for name, value in attrs.items():
             if name not in SUBSCRIPTION_ATTRIBUTES:
                 raise _invalid(f"Attributes Reason: Unknown attribute {name}")
@@ -666,7 +683,11 @@ class SnsService:
                 out[name] = dp.parse_subscription_delivery_policy(value) if value else None
             elif name == "FilterPolicy":
                 out[name] = (
-                    FilterPolicy.parse(value, scope or "MessageAttributes") if value else None
+                    FilterPolicy.parse(
+                        value, scope or "MessageAttributes", via_subscribe=via_subscribe
+                    )
+                    if value
+                    else None
                 )
             elif name == "FilterPolicyScope":
                 out[name] = value
@@ -946,6 +967,7 @@ class SnsService:
         if p.get("MessageStructure") is not None:
             _, per = self._structure(message)
             message = per.get("sms") if type(per.get("sms")) is str else per["default"]
+        _utf8_size(message, "Message")
         self._message_attributes(p.get("MessageAttributes"))
         message_id = uuid4_from(self.rng)
         self.outbox.append(
@@ -982,6 +1004,9 @@ class SnsService:
         default = doc.get("default")
         if type(default) is not str:
             raise _invalid("Message Structure - No default entry in JSON message body")
+        for text in doc.values():
+            if type(text) is str:
+                _utf8_size(text, "Message")
         return default, doc
 
     def _prepare(
@@ -1008,12 +1033,20 @@ class SnsService:
                 raise _invalid("MessageStructure Reason: the only supported value is json")
             message_default, per_protocol = self._structure(message)
         attributes = self._message_attributes(p.get("MessageAttributes"))
-        size = len(message.encode("utf-8", "surrogatepass"))
+        size = _utf8_size(message, "Message")
         if attributes:
             for name, attr in attributes.items():
                 size += len(name.encode()) + len(attr["DataType"].encode())
                 value = attr.get("StringValue")
-                size += len(value.encode()) if value is not None else len(attr["BinaryValue"])
+                if value is None:
+                    size += len(attr["BinaryValue"])
+                    continue
+                try:
+                    size += len(value.encode())
+                except UnicodeEncodeError:
+                    raise ParameterValueInvalid(
+                        f"The message attribute '{name}' must contain valid UTF-8 text."
+                    ) from None
         if size > limits.SNS_MESSAGE_SIZE_MAX:
             raise _invalid("Message too long")
         group_id = p.get("MessageGroupId")
