@@ -964,7 +964,9 @@ class SnsService:
         if not _PHONE.fullmatch(phone.replace("-", "").replace(" ", "")):  # type: ignore[union-attr]
             raise _invalid(f"PhoneNumber Reason: {phone} is not valid to publish to")
         message = self._message_text(p)
+        self._subject(p)
         if p.get("MessageStructure") is not None:
+            self._check_structure(p.get("MessageStructure"))
             _, per = self._structure(message)
             message = per.get("sms") if type(per.get("sms")) is str else per["default"]
         _utf8_size(message, "Message")
@@ -981,6 +983,27 @@ class SnsService:
             }
         )
         return {"MessageId": message_id}
+
+    @staticmethod
+    def _subject(p: Mapping[str, Any]) -> str | None:
+        """Subject: printable ASCII under 100 characters, no line breaks, not starting with a
+        space."""
+        subject = p.get("Subject")
+        if subject is not None and (
+            type(subject) is not str
+            or not subject
+            or len(subject) > limits.SNS_SUBJECT_MAX_LENGTH
+            or not subject.isascii()
+            or not subject.isprintable()
+            or not subject[0].strip()
+        ):
+            raise _invalid("Subject")
+        return subject
+
+    @staticmethod
+    def _check_structure(structure: Any) -> None:
+        if structure != "json":
+            raise _invalid("MessageStructure Reason: the only supported value is json")
 
     @staticmethod
     def _message_text(p: Mapping[str, Any]) -> str:
@@ -1015,22 +1038,11 @@ class SnsService:
         """Validate one message; (message, subject, attributes, per-protocol texts, group id,
         dedup id, size). Changes nothing."""
         message = self._message_text(p)
-        subject = p.get("Subject")
-        if subject is not None:
-            if (
-                type(subject) is not str
-                or not subject
-                or len(subject) > limits.SNS_SUBJECT_MAX_LENGTH
-                or not subject.isascii()
-                or not subject.isprintable()
-                or not subject[0].strip()
-            ):
-                raise _invalid("Subject")
+        subject = self._subject(p)
         per_protocol = None
         structure = p.get("MessageStructure")
         if structure is not None:
-            if structure != "json":
-                raise _invalid("MessageStructure Reason: the only supported value is json")
+            self._check_structure(structure)
             message_default, per_protocol = self._structure(message)
         attributes = self._message_attributes(p.get("MessageAttributes"))
         size = _utf8_size(message, "Message")
@@ -1086,10 +1098,12 @@ class SnsService:
     def _message_attributes(raw: Any) -> dict[str, dict[str, Any]] | None:
         """SNS message attributes: String, String.Array (a JSON array), Number and Binary, each
         optionally with a custom type suffix; names as SQS allows them."""
-        if not raw:
+        if raw is None:
             return None
         if not isinstance(raw, Mapping):
             raise ParameterValueInvalid("MessageAttributes must be a map of names to values.")
+        if not raw:
+            return None
         out: dict[str, dict[str, Any]] = {}
         known = _VALID_ATTRIBUTE_NAMES
         for name, attr in raw.items():
