@@ -53,29 +53,17 @@ def signature(fields: list[tuple[str, str]], secret: bytes) -> str:
     return base64.b64encode(digest * 8).decode()
 
 
-def envelope_attributes(attributes: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
+def _attributes_json(attributes: dict[str, dict[str, Any]]) -> str:
+    """``{\n    "name" : {"Type":"String","Value":"v"},...\n  }`` as AWS lays it out. (Names
+    are validated to ASCII without quotes or backslashes: no escaping.)"""
+    parts = []
     for name, attr in attributes.items():
         data_type = attr["DataType"]
-        if data_type.startswith("Binary"):
+        value = attr.get("StringValue")
+        if value is None:
             value = base64.b64encode(attr["BinaryValue"]).decode()
-        else:
-            value = attr["StringValue"]
-        out[name] = {"Type": data_type, "Value": value}
-    return out
-
-
-def _attributes_json(attributes: dict[str, dict[str, Any]]) -> str:
-    """``{\n    "name" : {"Type":"String","Value":"v"},...\n  }`` as AWS lays it out."""
-    items = envelope_attributes(attributes)
-    return (
-        "{\n"
-        + ",\n".join(
-            f'    {_dumps(name)} : {{"Type":{_dumps(a["Type"])},"Value":{_dumps(a["Value"])}}}'
-            for name, a in items.items()
-        )
-        + "\n  }"
-    )
+        parts.append(f'    "{name}" : {{"Type":{_dumps(data_type)},"Value":{_dumps(value)}}}')
+    return "{\n" + ",\n".join(parts) + "\n  }"
 
 
 class Signer:
@@ -106,7 +94,9 @@ class Signer:
         if parts is None:
             parts = heads[protocol] = self._notification_parts(pub, protocol)
         head, tail = parts
-        return head + _dumps(self.unsubscribe_url(subscription_arn)) + tail
+        return (
+            f'{head}"{self.endpoint}?Action=Unsubscribe&SubscriptionArn={subscription_arn}"{tail}'
+        )
 
     def _notification_parts(self, pub: Published, protocol: str) -> tuple[str, str]:
         text = pub.text_for(protocol)
@@ -117,16 +107,17 @@ class Signer:
             signed += f"Subject\n{subject}\n"
         signed += f"Timestamp\n{pub.timestamp}\nTopicArn\n{pub.topic_arn}\nType\nNotification\n"
         sig = base64.b64encode(hashlib.sha256(self.secret + signed.encode()).digest() * 8)
-        head = '{\n  "Type" : "Notification",\n  "MessageId" : ' + q(pub.message_id)
+        # Ids, ARNs, timestamps and URLs are ASCII without quotes or backslashes: no escaping.
+        head = f'{{\n  "Type" : "Notification",\n  "MessageId" : "{pub.message_id}"'
         if pub.sequence_number is not None:
-            head += ',\n  "SequenceNumber" : ' + q(pub.sequence_number)
-        head += ',\n  "TopicArn" : ' + q(pub.topic_arn)
+            head += f',\n  "SequenceNumber" : "{pub.sequence_number}"'
+        head += f',\n  "TopicArn" : "{pub.topic_arn}"'
         if subject is not None:
             head += ',\n  "Subject" : ' + q(subject)
         head += (
-            f',\n  "Message" : {q(text)},\n  "Timestamp" : {q(pub.timestamp)}'
+            f',\n  "Message" : {q(text)},\n  "Timestamp" : "{pub.timestamp}"'
             f',\n  "SignatureVersion" : "1",\n  "Signature" : "{sig.decode()}"'
-            f',\n  "SigningCertURL" : {q(self.cert_url)},\n  "UnsubscribeURL" : '
+            f',\n  "SigningCertURL" : "{self.cert_url}",\n  "UnsubscribeURL" : '
         )
         tail = "\n}"
         if pub.attributes:

@@ -129,6 +129,7 @@ class Published:
     __slots__ = (
         "_envelope_head",
         "_signature",
+        "ascii",
         "attributes",
         "dedup_id",
         "group_id",
@@ -164,6 +165,18 @@ class Published:
         self.group_id = group_id
         self.dedup_id = dedup_id
         self.sequence_number = sequence_number
+        #: the message and every string attribute value are ASCII (see SnsService._to_sqs)
+        self.ascii = (
+            message.isascii()
+            and (
+                per_protocol is None
+                or all(type(v) is not str or v.isascii() for v in per_protocol.values())
+            )
+            and (
+                not attributes
+                or all(a.get("StringValue", "").isascii() for a in attributes.values())
+            )
+        )
         self._envelope_head: dict[str, tuple[str, str]] | None = None
         self._signature: str | None = None
 

@@ -946,15 +946,15 @@ class SnsService:
         module docstring). FIFO topics answer a SequenceNumber and drop a duplicate within five
         minutes, answering the first copy's ids."""
         _check_known(p, self._PUBLISH, "Publish")
-        targets = [n for n in ("TopicArn", "TargetArn", "PhoneNumber") if p.get(n) is not None]
-        if len(targets) != 1:
+        given = [n for n in ("TopicArn", "TargetArn", "PhoneNumber") if p.get(n) is not None]
+        if len(given) != 1:
             raise _invalid(
                 "TopicArn or TargetArn Reason: exactly one of TopicArn, TargetArn and "
                 "PhoneNumber must be given"
             )
-        if targets[0] == "PhoneNumber":
+        if given[0] == "PhoneNumber":
             return self._publish_sms(p, now)
-        topic = self._topic(p, targets[0])
+        topic = self._topic(p, given[0])
         prepared = self._prepare(topic, p, now)
         result, _ = self._publish_prepared(topic, prepared, now)
         return result
@@ -1371,6 +1371,23 @@ class SnsService:
         queue = self.sqs.queue_by_arn(queue_arn)
         if queue is None:
             raise _ClientError("QueueDoesNotExist", "The specified queue does not exist.")
+        if not sub.raw:
+            # The envelope: JSON that SNS built from validated parts. It can only hold a
+            # character SQS refuses if the message or an attribute value is not ASCII (JSON
+            # escapes control characters), so only then does SQS check it again.
+            group_id = pub.group_id
+            try:
+                self.sqs.deliver_text(
+                    queue,
+                    self.signer.notification(pub, "sqs", sub.arn),
+                    group_id,
+                    pub.dedup_id if queue.fifo else None,
+                    now,
+                    checked=pub.ascii,
+                )
+            except BrokerError as err:
+                raise _ClientError(err.code, err.message) from None
+            return
         # QueueUrl is not read; it keeps the request shaped as SendMessage's (whose fast path
         # takes a two-key request to be QueueUrl and MessageBody).
         params: dict[str, Any] = {

@@ -597,6 +597,40 @@ class SqsService:
         self.touched.add(queue.uid)
         return self._enqueue(queue, prepared, now)
 
+    def deliver_text(
+        self,
+        queue: Queue,
+        body: str,
+        group_id: str | None,
+        dedup_id: str | None,
+        now: float,
+        checked: bool = False,
+    ) -> None:
+        """SendMessage of a body another service built and validated (an SNS envelope): only
+        the queue's own rules are checked here -- its size limit, the characters (unless
+        ``checked``), a FIFO queue's group and deduplication. Raises BrokerError."""
+        queue.tick(now)
+        if not checked:
+            bad = first_forbidden_char(body)
+            if bad is not None:
+                raise InvalidMessageContents(
+                    f"Invalid characters found (U+{ord(bad):04X}) in the message body."
+                )
+        data = body.encode()
+        if len(data) > queue.max_size:
+            raise InvalidParameterValue(
+                "One or more parameters are invalid. Reason: Message must be shorter than "
+                f"{queue.max_size} bytes."
+            )
+        dedup_key = None
+        if queue.fifo:
+            if group_id is None or dedup_id is None:
+                raise MissingParameter("The request must contain the parameter MessageGroupId.")
+            dedup_key = queue.dedup_key(group_id, dedup_id)
+        msg = Message("", body, md5_digest(data), now, None, None, None, None, group_id, dedup_id)
+        self.touched.add(queue.uid)
+        self._enqueue(queue, (msg, queue.delay, dedup_key, len(data)), now)
+
     def _prepare(
         self, queue: Queue, p: Mapping[str, Any], now: float, batch: bool = False
     ) -> tuple[Message, int, Any, int]:
