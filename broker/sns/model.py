@@ -154,6 +154,7 @@ class Published:
         group_id: str | None = None,
         dedup_id: str | None = None,
         sequence_number: str | None = None,
+        ascii: bool | None = None,
     ) -> None:
         self.message_id = message_id
         self.topic_arn = topic_arn
@@ -165,18 +166,21 @@ class Published:
         self.group_id = group_id
         self.dedup_id = dedup_id
         self.sequence_number = sequence_number
-        #: the message and every string attribute value are ASCII (see SnsService._to_sqs)
-        self.ascii = (
-            message.isascii()
-            and (
-                per_protocol is None
-                or all(type(v) is not str or v.isascii() for v in per_protocol.values())
+        #: the message and every string attribute value are ASCII (see SnsService._to_sqs);
+        #: the publisher passes it when it already knows
+        if ascii is None:
+            ascii = (
+                message.isascii()
+                and (
+                    per_protocol is None
+                    or all(type(v) is not str or v.isascii() for v in per_protocol.values())
+                )
+                and (
+                    not attributes
+                    or all(a.get("StringValue", "").isascii() for a in attributes.values())
+                )
             )
-            and (
-                not attributes
-                or all(a.get("StringValue", "").isascii() for a in attributes.values())
-            )
-        )
+        self.ascii = ascii
         self._envelope_head: dict[str, tuple[str, str]] | None = None
         self._signature: str | None = None
 

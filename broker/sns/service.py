@@ -1034,9 +1034,9 @@ class SnsService:
 
     def _prepare(
         self, topic: Topic, p: Mapping[str, Any], now: float
-    ) -> tuple[str, str | None, dict | None, dict | None, str | None, str | None, int]:
+    ) -> tuple[str, str | None, dict | None, dict | None, str | None, str | None, int, bool]:
         """Validate one message; (message, subject, attributes, per-protocol texts, group id,
-        dedup id, size). Changes nothing."""
+        dedup id, size, all ASCII). Changes nothing."""
         message = self._message_text(p)
         subject = self._subject(p)
         per_protocol = None
@@ -1045,20 +1045,29 @@ class SnsService:
             self._check_structure(structure)
             message_default, per_protocol = self._structure(message)
         attributes = self._message_attributes(p.get("MessageAttributes"))
-        size = _utf8_size(message, "Message")
+        # Sizes in UTF-8 bytes (an ASCII string's length is its size); "ascii" notes whether
+        # the envelope of this message can hold nothing SQS refuses (see _to_sqs).
+        ascii = message.isascii()
+        size = len(message) if ascii else _utf8_size(message, "Message")
         if attributes:
             for name, attr in attributes.items():
-                size += len(name.encode()) + len(attr["DataType"].encode())
+                data_type = attr["DataType"]
+                size += len(name) + (
+                    len(data_type) if data_type.isascii() else len(data_type.encode())
+                )
                 value = attr.get("StringValue")
                 if value is None:
                     size += len(attr["BinaryValue"])
-                    continue
-                try:
-                    size += len(value.encode())
-                except UnicodeEncodeError:
-                    raise ParameterValueInvalid(
-                        f"The message attribute '{name}' must contain valid UTF-8 text."
-                    ) from None
+                elif value.isascii():
+                    size += len(value)
+                else:
+                    ascii = False
+                    try:
+                        size += len(value.encode())
+                    except UnicodeEncodeError:
+                        raise ParameterValueInvalid(
+                            f"The message attribute '{name}' must contain valid UTF-8 text."
+                        ) from None
         if size > limits.SNS_MESSAGE_SIZE_MAX:
             raise _invalid("Message too long")
         group_id = p.get("MessageGroupId")
@@ -1091,8 +1100,18 @@ class SnsService:
                 "parameter that is not valid for this topic type"
             )
         if per_protocol is not None:
-            return message_default, subject, attributes, per_protocol, group_id, dedup_id, size
-        return message, subject, attributes, None, group_id, dedup_id, size
+            ascii = ascii and all(type(v) is not str or v.isascii() for v in per_protocol.values())
+            return (
+                message_default,
+                subject,
+                attributes,
+                per_protocol,
+                group_id,
+                dedup_id,
+                size,
+                ascii,
+            )
+        return message, subject, attributes, None, group_id, dedup_id, size, ascii
 
     @staticmethod
     def _message_attributes(raw: Any) -> dict[str, dict[str, Any]] | None:
@@ -1189,7 +1208,7 @@ class SnsService:
     def _publish_prepared(
         self, topic: Topic, prepared: tuple, now: float
     ) -> tuple[dict[str, Any], Published | None]:
-        message, subject, attributes, per_protocol, group_id, dedup_id, _ = prepared
+        message, subject, attributes, per_protocol, group_id, dedup_id, _, ascii = prepared
         sequence = None
         if topic.fifo:
             key = dedup_id
@@ -1217,6 +1236,7 @@ class SnsService:
             group_id,
             dedup_id,
             sequence,
+            ascii,
         )
         self._fan_out(topic, pub, now)
         result = {"MessageId": message_id}
