@@ -55,3 +55,27 @@ def test_bench_sqs_msgsim_part_returns_every_figure():
     assert "moto" not in results
     report = bench_sqs.format_report(results)
     assert "SendMessageBatch" in report and "queued" in report
+
+
+def test_bench_sns_returns_every_figure():
+    """`python -m bench sns` with tiny counts: every configuration reports a positive rate."""
+    from bench import sns as bench_sns
+
+    tiny = bench_sns.Config(
+        fanouts=(1, 3),
+        filtered=(1, 5),
+        deliveries_per_pass=30,
+        min_publishes=10,
+        max_publishes=30,
+        fifo_publishes=20,
+        fifo_groups=3,
+        repeats=1,
+    )
+    results = bench_sns.run_all(tiny, progress=lambda _: None)
+    assert [r["subscriptions"] for r in results["fanout"]] == [1, 3]
+    assert [r["subscriptions"] for r in results["filtered"]] == [1, 5]
+    for r in results["fanout"] + results["filtered"]:
+        assert _positive(r["publishes_per_s"])
+        assert r["deliveries_per_s"] == r["publishes_per_s"] * r["matching_per_publish"]
+    assert _positive(results["fifo"]["publishes_per_s"])
+    assert "filtered subscriptions" in bench_sns.format_report(results)
