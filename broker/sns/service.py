@@ -655,7 +655,12 @@ class SnsService:
                 raise _invalid(f"{protocol} endpoint ARN")
 
     def _check_subscription_attributes(
-        self, topic: Topic, protocol: str, attrs: dict[str, str], via_subscribe: bool = False
+        self,
+        topic: Topic,
+        protocol: str,
+        attrs: dict[str, str],
+        via_subscribe: bool = False,
+        raw_now: bool = False,
     ) -> dict[str, Any]:
         """Validate subscription attributes; returns parsed settings. Changes nothing.
         (AWS words errors "Attributes Reason: ..." on Subscribe, not on SetSubscriptionAttributes.)"""
@@ -680,7 +685,22 @@ class SnsService:
                         "Attributes Reason: DeliveryPolicy: only HTTP/S subscriptions take a "
                         "delivery policy"
                     )
-                out[name] = dp.parse_subscription_delivery_policy(value) if value else None
+                policy = dp.parse_subscription_delivery_policy(value) if value else None
+                if policy is not None and policy.header_content_type is not None:
+                    raw = str(attrs.get("RawMessageDelivery", raw_now)).lower() == "true"
+                    if not dp.header_content_type_allowed(
+                        policy.header_content_type, raw_message_delivery=raw
+                    ):
+                        raise _invalid(
+                            "Attributes Reason: DeliveryPolicy: requestPolicy.headerContentType "
+                            f"{policy.header_content_type} is not supported"
+                            + (
+                                " with raw message delivery"
+                                if raw
+                                else " without raw message delivery"
+                            )
+                        )
+                out[name] = policy
             elif name == "FilterPolicy":
                 out[name] = (
                     FilterPolicy.parse(
@@ -903,7 +923,9 @@ class SnsService:
             attrs["FilterPolicyScope"] = sub.raw_attributes.get(
                 "FilterPolicyScope", "MessageAttributes"
             )
-        settings = self._check_subscription_attributes(sub.topic, sub.protocol, attrs)
+        settings = self._check_subscription_attributes(
+            sub.topic, sub.protocol, attrs, raw_now=sub.raw
+        )
         if name == "FilterPolicy" and settings["FilterPolicy"] is not None:
             if sub.filter_policy is None:
                 self._check_filter_quota(sub.topic, 1)

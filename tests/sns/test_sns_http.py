@@ -17,7 +17,7 @@ from http_endpoint import serve_endpoint
 from sns_helpers import make_queue, make_topic, notifications, subscribe_queue
 
 from adapters import InProcessClient
-from broker import Broker
+from broker import Broker, BrokerError
 
 
 @pytest.fixture
@@ -207,3 +207,48 @@ async def test_unsubscribe_sends_an_unsubscribe_confirmation(aws, clock):
         req = endpoint.requests[-1]
         assert req.headers["x-amz-sns-message-type"] == "UnsubscribeConfirmation"
         assert req.json()["Type"] == "UnsubscribeConfirmation"
+
+
+async def test_the_topic_delivery_policy_is_the_default_for_its_http_subscriptions(aws, clock):
+    sns = aws.client("sns")
+    policy = {
+        "http": {
+            "defaultHealthyRetryPolicy": {"minDelayTarget": 7, "maxDelayTarget": 7, "numRetries": 1}
+        }
+    }
+    topic = await make_topic(sns, DeliveryPolicy=json.dumps(policy))
+    async with serve_endpoint() as endpoint:
+        await subscribe_confirmed(aws, topic, endpoint)
+        endpoint.respond(500, 500, 500)
+        start = trio.current_time()
+        await sns.publish(TopicArn=topic, Message="m")
+        await endpoint.wait_for(1 + 2)
+        await trio.sleep(120)
+        times = [r.time - start for r in endpoint.requests[1:]]
+        assert times == pytest.approx([0, 7], abs=0.5)  # one retry, then dropped
+
+
+async def test_request_policy_sets_the_content_type_within_what_aws_allows(aws, clock):
+    sns = aws.client("sns")
+    topic = await make_topic(sns)
+    json_type = json.dumps({"requestPolicy": {"headerContentType": "application/json"}})
+    async with serve_endpoint() as endpoint:
+        await subscribe_confirmed(aws, topic, endpoint, DeliveryPolicy=json_type)
+        await sns.publish(TopicArn=topic, Message="m")
+        await aws.settle()
+        assert endpoint.requests[-1].headers["content-type"] == "application/json"
+    xml = json.dumps({"requestPolicy": {"headerContentType": "application/xml"}})
+    with pytest.raises(BrokerError) as e:  # only with raw delivery
+        await sns.subscribe(
+            TopicArn=topic,
+            Protocol="http",
+            Endpoint="http://127.0.0.1:9/x",
+            Attributes={"DeliveryPolicy": xml},
+        )
+    assert e.value.code == "InvalidParameter"
+    await sns.subscribe(
+        TopicArn=topic,
+        Protocol="http",
+        Endpoint="http://127.0.0.1:9/y",
+        Attributes={"DeliveryPolicy": xml, "RawMessageDelivery": "true"},
+    )
