@@ -10,15 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import InvalidParameterValue, MissingParameter
+from .errors import BrokerError, InvalidParameterValue, MissingParameter
 
 
-def check_known(params: Mapping[str, Any], allowed: frozenset[str], operation: str) -> None:
-    """Reject parameters the operation does not take (boto3 rejects them before sending)."""
+def check_known(
+    params: Mapping[str, Any],
+    allowed: frozenset[str],
+    operation: str,
+    error: type[BrokerError] = InvalidParameterValue,
+) -> None:
+    """Reject parameters the operation does not take (boto3 rejects them before sending), with
+    ``error`` (SQS: InvalidParameterValue; SNS passes InvalidParameter)."""
     if not params.keys() <= allowed:
-        unknown = sorted(set(params) - allowed)
-        raise InvalidParameterValue(
-            f"Unknown parameter in input to {operation}: {', '.join(map(repr, unknown))}; "
+        unknown = sorted(map(repr, set(params) - allowed))  # names need not be strings
+        raise error(
+            f"Unknown parameter in input to {operation}: {', '.join(unknown)}; "
             f"must be one of: {', '.join(sorted(allowed))}"
         )
 
