@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import json
 import platform
-import sys
 import time
 from typing import Any
 
@@ -27,6 +26,8 @@ import trio
 import trio.testing
 
 from adapters import InProcessClient
+from bench.common import progress as _progress
+from bench.common import run_virtual as _run_virtual
 from broker import Broker
 from broker.sns.service import SnsOptions
 
@@ -55,10 +56,6 @@ QUICK = Config(
     fifo_publishes=1_000,
     repeats=1,
 )
-
-
-def _progress(text: str) -> None:
-    print(f"  .. {text}", file=sys.stderr, flush=True)
 
 
 async def _setup(aws: InProcessClient, subs: int, filtered: bool, fifo: bool = False) -> tuple:
@@ -144,10 +141,6 @@ async def _fifo_rate(cfg: Config) -> dict[str, Any]:
             best = max(best, cfg.fifo_publishes / (time.perf_counter() - start))
             await _purge(aws, urls)
         return {"publishes": cfg.fifo_publishes, "publishes_per_s": best}
-
-
-def _run_virtual(fn: Any, *args: Any) -> Any:
-    return trio.run(fn, *args, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
 def run_all(cfg: Config, progress: Any = _progress) -> dict[str, Any]:

@@ -21,16 +21,14 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-import trio
-import trio.testing
-
 from adapters import InProcessClient
+from bench.common import progress as _progress
+from bench.common import run_virtual as _run_virtual
 from broker import Broker
 
 BODY = "m" * 100  # the ~100-byte body of the throughput and scaling workloads
@@ -66,15 +64,6 @@ QUICK = Config(
     moto_batch_messages=50,
     moto_receive_messages=50,
 )
-
-
-def _progress(text: str) -> None:
-    print(f"  .. {text}", file=sys.stderr, flush=True)
-
-
-def _run_virtual(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """Run `fn(*args)` under trio on a MockClock that jumps whenever all tasks wait."""
-    return trio.run(fn, *args, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
 # -- workload pieces ---------------------------------------------------------------

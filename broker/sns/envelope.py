@@ -45,11 +45,10 @@ def iso_ms(wall: float) -> str:
 _last_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
 
 
-def signature(fields: list[tuple[str, str]], secret: bytes) -> str:
-    """A 256-byte signature-shaped value over the signed fields (name, newline, value, newline
-    for each, in AWS's order), in base64."""
-    text = "".join(f"{name}\n{value}\n" for name, value in fields).encode()
-    digest = hashlib.sha256(secret + text).digest()
+def signature(string_to_sign: str, secret: bytes) -> str:
+    """A 256-byte signature-shaped value over AWS's string to sign (name, newline, value,
+    newline for each signed field, in AWS's order), in base64."""
+    digest = hashlib.sha256(secret + string_to_sign.encode()).digest()
     return base64.b64encode(digest * 8).decode()
 
 
@@ -106,7 +105,7 @@ class Signer:
         if subject is not None:
             signed += f"Subject\n{subject}\n"
         signed += f"Timestamp\n{pub.timestamp}\nTopicArn\n{pub.topic_arn}\nType\nNotification\n"
-        sig = base64.b64encode(hashlib.sha256(self.secret + signed.encode()).digest() * 8)
+        sig = signature(signed, self.secret)
         # Ids, ARNs, timestamps and URLs are ASCII without quotes or backslashes: no escaping.
         head = f'{{\n  "Type" : "Notification",\n  "MessageId" : "{pub.message_id}"'
         if pub.sequence_number is not None:
@@ -116,7 +115,7 @@ class Signer:
             head += ',\n  "Subject" : ' + q(subject)
         head += (
             f',\n  "Message" : {q(text)},\n  "Timestamp" : "{pub.timestamp}"'
-            f',\n  "SignatureVersion" : "1",\n  "Signature" : "{sig.decode()}"'
+            f',\n  "SignatureVersion" : "1",\n  "Signature" : "{sig}"'
             f',\n  "SigningCertURL" : "{self.cert_url}",\n  "UnsubscribeURL" : '
         )
         tail = "\n}"
@@ -150,15 +149,18 @@ class Signer:
             "Timestamp": timestamp,
             "SignatureVersion": "1",
         }
-        signed = [
-            ("Message", message),
-            ("MessageId", message_id),
-            ("SubscribeURL", doc["SubscribeURL"]),
-            ("Timestamp", timestamp),
-            ("Token", token),
-            ("TopicArn", topic_arn),
-            ("Type", kind),
-        ]
+        signed = "".join(
+            f"{name}\n{doc[name]}\n"
+            for name in (
+                "Message",
+                "MessageId",
+                "SubscribeURL",
+                "Timestamp",
+                "Token",
+                "TopicArn",
+                "Type",
+            )
+        )
         doc["Signature"] = signature(signed, self.secret)
         doc["SigningCertURL"] = self.cert_url
         return json.dumps(doc, indent=2, separators=_SEP, ensure_ascii=False)

@@ -36,16 +36,12 @@ PROTOCOLS: dict[str, bool] = {
     "firehose": False,
 }
 
-#: Protocols whose deliveries nothing outside the machine receives: recorded in the outbox.
-OUTBOX_PROTOCOLS = frozenset({"email", "email-json", "sms", "application", "firehose"})
-
 
 class Topic:
     __slots__ = (
         "arn",
         "attributes",
         "content_based_dedup",
-        "created",
         "dedup",
         "dedup_order",
         "delivery_policy",
@@ -79,7 +75,6 @@ class Topic:
         self.dedup: dict[str, tuple[float, str, str]] = {}
         self.dedup_order: list[tuple[float, str]] = []
         self.sequence = 0
-        self.created = 0.0
 
 
 class Subscription:
@@ -128,7 +123,6 @@ class Published:
 
     __slots__ = (
         "_envelope_head",
-        "_signature",
         "ascii",
         "attributes",
         "dedup_id",
@@ -182,7 +176,6 @@ class Published:
             )
         self.ascii = ascii
         self._envelope_head: dict[str, tuple[str, str]] | None = None
-        self._signature: str | None = None
 
     def text_for(self, protocol: str) -> str:
         """The Message a protocol receives: with MessageStructure=json, its own key if that is a

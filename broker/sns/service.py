@@ -56,6 +56,7 @@ from ..errors import (
 )
 from ..filters import FilterPolicy, PolicyIndex, validate_scope
 from ..ids import uuid4_from
+from ..params import check_known
 from ..sqs.service import SqsService
 from . import delivery_policy as dp
 from .envelope import Signer, iso_ms
@@ -171,12 +172,7 @@ def _str_param(p: Mapping[str, Any], name: str, required: bool = True) -> str | 
 
 
 def _check_known(p: Mapping[str, Any], allowed: frozenset[str], operation: str) -> None:
-    if not p.keys() <= allowed:
-        unknown = sorted(map(repr, set(p) - allowed))  # names need not be strings
-        raise InvalidParameter(
-            f"Unknown parameter in input to {operation}: {', '.join(unknown)}; "
-            f"must be one of: {', '.join(sorted(allowed))}"
-        )
+    check_known(p, allowed, operation, InvalidParameter)
 
 
 def _utf8_size(text: str, what: str) -> int:
@@ -330,7 +326,6 @@ class SnsService:
         if len(self.topics) >= self.options.topics:
             raise TopicLimitExceeded("Topic limit exceeded")
         topic = Topic(name, arn, fifo, {})  # type: ignore[arg-type]
-        topic.created = now
         topic.filtered = PolicyIndex()
         self._apply_topic_attributes(topic, clean)
         topic.tags = tags
@@ -783,8 +778,7 @@ class SnsService:
         if sub.state != CONFIRMED:
             return
         if sub.filter_policy is None:
-            topic.plain.append(sub)
-            topic.plain.sort(key=lambda s: s.serial)
+            bisect.insort(topic.plain, sub, key=lambda s: s.serial)
         else:
             topic.filtered.add(sub.arn, sub.filter_policy)
 
@@ -856,24 +850,21 @@ class SnsService:
             "TopicArn": sub.topic.arn,
         }
 
-    def list_subscriptions(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _check_known(p, frozenset({"NextToken"}), "ListSubscriptions")
-        subs = sorted(self.subscriptions.values(), key=lambda s: s.arn)
-        page, nxt = self._page(subs, p, lambda s: s.arn)
+    def _list_subscriptions(self, subs: Any, p: Mapping[str, Any]) -> dict[str, Any]:
+        ordered = sorted(subs, key=lambda s: s.arn)
+        page, nxt = self._page(ordered, p, lambda s: s.arn)
         out: dict[str, Any] = {"Subscriptions": [self._listing(s) for s in page]}
         if nxt:
             out["NextToken"] = nxt
         return out
 
+    def list_subscriptions(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+        _check_known(p, frozenset({"NextToken"}), "ListSubscriptions")
+        return self._list_subscriptions(self.subscriptions.values(), p)
+
     def list_subscriptions_by_topic(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
         _check_known(p, frozenset({"TopicArn", "NextToken"}), "ListSubscriptionsByTopic")
-        topic = self._topic(p)
-        subs = sorted(topic.subscriptions.values(), key=lambda s: s.arn)
-        page, nxt = self._page(subs, p, lambda s: s.arn)
-        out: dict[str, Any] = {"Subscriptions": [self._listing(s) for s in page]}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+        return self._list_subscriptions(self._topic(p).subscriptions.values(), p)
 
     def get_subscription_attributes(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
         _check_known(p, frozenset({"SubscriptionArn"}), "GetSubscriptionAttributes")

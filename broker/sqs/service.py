@@ -611,17 +611,10 @@ class SqsService:
         ``checked``), a FIFO queue's group and deduplication. Raises BrokerError."""
         queue.tick(now)
         if not checked:
-            bad = first_forbidden_char(body)
-            if bad is not None:
-                raise InvalidMessageContents(
-                    f"Invalid characters found (U+{ord(bad):04X}) in the message body."
-                )
+            _check_body_chars(body)
         data = body.encode()
         if len(data) > queue.max_size:
-            raise InvalidParameterValue(
-                "One or more parameters are invalid. Reason: Message must be shorter than "
-                f"{queue.max_size} bytes."
-            )
+            raise _too_long(queue)
         dedup_key = None
         if queue.fifo:
             if group_id is None or dedup_id is None:
@@ -646,12 +639,7 @@ class SqsService:
             raise MissingParameter("The request must contain the parameter MessageBody.")
         if type(body) is not str:
             raise InvalidParameterValue("The parameter MessageBody must be a string.")
-        bad = first_forbidden_char(body)  # itself quick on printable ASCII
-        if bad is not None:
-            raise InvalidMessageContents(
-                f"Invalid characters found (U+{ord(bad):04X}). Valid unicode characters are "
-                "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
-            )
+        _check_body_chars(body)
         data = body.encode("utf-8", "surrogatepass")
         size = len(data)
         raw_attrs = p.get("MessageAttributes")
@@ -661,10 +649,7 @@ class SqsService:
             size += attributes_size(attrs)
             md5_attrs = md5_of_attributes(attrs)
         if size > queue.max_size:
-            raise InvalidParameterValue(
-                "One or more parameters are invalid. Reason: Message must be shorter than "
-                f"{queue.max_size} bytes."
-            )
+            raise _too_long(queue)
         raw_system = p.get("MessageSystemAttributes")
         system = md5_system = None
         if raw_system:
@@ -1378,6 +1363,22 @@ def _normalize_sse(attrs: dict[str, str]) -> dict[str, str]:
     else:
         attrs.pop("KmsDataKeyReusePeriodSeconds", None)
     return attrs
+
+
+def _check_body_chars(body: str) -> None:
+    bad = first_forbidden_char(body)  # itself quick on printable ASCII
+    if bad is not None:
+        raise InvalidMessageContents(
+            f"Invalid characters found (U+{ord(bad):04X}). Valid unicode characters are "
+            "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
+        )
+
+
+def _too_long(queue: Queue) -> InvalidParameterValue:
+    return InvalidParameterValue(
+        "One or more parameters are invalid. Reason: Message must be shorter than "
+        f"{queue.max_size} bytes."
+    )
 
 
 def _failure(entry_id: str, err: BrokerError) -> dict[str, Any]:
