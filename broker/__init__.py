@@ -1,4 +1,4 @@
-"""msgsim's simulated cloud: SQS (standard and FIFO queues) on trio's clock.
+"""msgsim's simulated cloud: SQS, SNS and Kinesis on trio's clock.
 
 >>> from broker import Broker, BrokerError
 """

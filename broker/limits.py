@@ -114,3 +114,43 @@ SNS_FILTER_POLICY_MAX_SIZE = 262_144  # bytes of policy JSON ("256 KB")
 SNS_FILTER_POLICY_NUMERIC_DECIMAL_DIGITS = 5  # numbers compare to 5 digits after the point
 SNS_FILTER_POLICY_NUMERIC_MIN = -1_000_000_000  # documented range; AWS accepts beyond it
 SNS_FILTER_POLICY_NUMERIC_MAX = 1_000_000_000
+
+# --- Kinesis Data Streams ----------------------------------------------------------------------
+KINESIS_HASH_KEY_MAX = 2**128 - 1  # shards own contiguous ranges of 0 .. 2^128 - 1
+KINESIS_STREAM_NAME_MAX = 128
+KINESIS_PARTITION_KEY_MAX = 256  # Unicode characters
+#: Data blob (before base64) plus partition key, per record. MaxRecordSizeInKiB (2025) raises it
+#: per stream, from 1,024 KiB up to 10,240 KiB.
+KINESIS_MAX_RECORD_SIZE_KIB_DEFAULT = 1_024
+KINESIS_MAX_RECORD_SIZE_KIB_MIN = 1_024
+KINESIS_MAX_RECORD_SIZE_KIB_MAX = 10_240
+KINESIS_PUT_RECORDS_MAX_RECORDS = 500
+KINESIS_PUT_RECORDS_MAX_BYTES = 5 * 1_048_576  # whole request, at the default record size
+KINESIS_GET_RECORDS_LIMIT_MAX = 10_000
+KINESIS_GET_RECORDS_MAX_BYTES = 10 * 1_048_576
+# Per-shard throughput (provisioned and on-demand alike).
+KINESIS_SHARD_WRITE_BYTES_PER_SECOND = 1_048_576
+KINESIS_SHARD_WRITE_RECORDS_PER_SECOND = 1_000
+KINESIS_SHARD_READ_BYTES_PER_SECOND = 2 * 1_048_576
+KINESIS_SHARD_READ_CALLS_PER_SECOND = 5
+#: Enhanced fan-out: each consumer gets its own 2 MiB/s per shard.
+KINESIS_EFO_BYTES_PER_SECOND = 2 * 1_048_576
+KINESIS_ITERATOR_TTL = 300  # a shard iterator expires 5 minutes after it is issued
+KINESIS_NEXT_TOKEN_TTL = 300  # ListShards / ListStreamConsumers NextToken
+KINESIS_RETENTION_HOURS_DEFAULT = 24
+KINESIS_RETENTION_HOURS_MIN = 24
+KINESIS_RETENTION_HOURS_MAX = 8_760  # 365 days
+KINESIS_SHARDS_PER_ACCOUNT = 500  # us-east-1, us-west-2, eu-west-1 (200 in other regions)
+KINESIS_ON_DEMAND_STREAMS_PER_ACCOUNT = 50
+KINESIS_ON_DEMAND_INITIAL_SHARDS = 4  # an on-demand stream starts with 4 MiB/s of write capacity
+KINESIS_UPDATE_SHARD_COUNT_PER_DAY = 10  # per rolling 24 hours
+KINESIS_SHARDS_PER_STREAM_MAX = 10_000  # UpdateShardCount upper bound
+KINESIS_STREAM_MODE_SWITCHES_PER_DAY = 2
+KINESIS_CONSUMERS_PER_STREAM = 20
+KINESIS_SUBSCRIPTION_SECONDS = 300  # one SubscribeToShard call streams for 5 minutes
+KINESIS_RESUBSCRIBE_INTERVAL = 5  # a new subscription for a consumer-shard within 5 s is refused
+KINESIS_TAGS_PER_STREAM = 50
+KINESIS_TAGS_PER_CALL = 10
+KINESIS_TAG_KEY_MAX = 128
+KINESIS_TAG_VALUE_MAX = 256
+KINESIS_CONSUMER_NAME_MAX = 128

@@ -23,6 +23,8 @@ import trio
 from . import limits
 from .clock import Epoch
 from .errors import BrokerError, InternalFailure, InvalidAction, InvalidParameterValue
+from .kinesis.fanout import ShardFeed, Subscribe
+from .kinesis.service import KinesisOptions, KinesisService
 from .operation import Job, Park
 from .sns.model import HttpRequest
 from .sns.service import SnsOptions, SnsService
@@ -44,6 +46,7 @@ class Broker:
         account_id: str,
         sqs_options: SqsOptions,
         sns_options: SnsOptions | None = None,
+        kinesis_options: KinesisOptions | None = None,
     ) -> None:
         self.seed = seed
         #: The broker's one source of randomness: ids, receipt handles, sampling.
@@ -63,7 +66,10 @@ class Broker:
             sqs=self.sqs,
             options=sns_options,
         )
-        self.services: dict[str, Any] = {"sqs": self.sqs, "sns": self.sns}
+        self.kinesis = KinesisService(
+            epoch=epoch, region=region, account_id=account_id, options=kinesis_options
+        )
+        self.services: dict[str, Any] = {"sqs": self.sqs, "sns": self.sns, "kinesis": self.kinesis}
         self._lots: dict[tuple[str, Any], trio.lowlevel.ParkingLot] = {}
         self.requests = 0
         # SNS deliveries: HTTP POSTs in flight, the retry timer and settle()'s waiters.
@@ -83,8 +89,9 @@ class Broker:
         account_id: str = "000000000000",
         *,
         at_least_once: bool = False,
-        enforce_throughput: bool = False,
+        enforce_throughput: bool | None = None,
         sns_options: SnsOptions | None = None,
+        kinesis_options: KinesisOptions | None = None,
     ) -> AsyncIterator[Broker]:
         """Run a broker for the duration of the ``async with`` block.
 
@@ -93,9 +100,15 @@ class Broker:
         wall time on a real clock, 2025-01-01T00:00:00Z on a virtual clock).
         ``at_least_once`` turns on AWS's standard-queue delivery behaviours (duplicates,
         best-effort order, sampling short polls); off, a standard queue delivers each message
-        once, in send order. ``enforce_throughput`` applies FIFO throughput quotas.
-        ``sns_options`` raises SNS's adjustable quotas (topics, filter policies).
+        once, in send order. ``enforce_throughput`` applies throughput quotas: True or False for
+        every service; None (the default) leaves SQS FIFO quotas off and Kinesis shard limits on
+        (as ``kinesis_options`` says, when given). ``sns_options`` raises SNS's adjustable quotas
+        (topics, filter policies); ``kinesis_options`` tunes Kinesis (delays, quotas).
         """
+        if kinesis_options is None:
+            kinesis_options = KinesisOptions()
+        if enforce_throughput is not None:
+            kinesis_options.enforce_throughput = enforce_throughput
         async with trio.open_nursery() as nursery:
             broker = cls(
                 nursery=nursery,
@@ -104,9 +117,10 @@ class Broker:
                 region=region,
                 account_id=account_id,
                 sqs_options=SqsOptions(
-                    at_least_once=at_least_once, enforce_throughput=enforce_throughput
+                    at_least_once=at_least_once, enforce_throughput=bool(enforce_throughput)
                 ),
                 sns_options=sns_options,
+                kinesis_options=kinesis_options,
             )
             nursery.start_soon(broker._retry_timer)
             try:
@@ -150,6 +164,8 @@ class Broker:
                 self._after_sns()
         if type(result) is Park:
             return await self._park(service, svc, result)
+        if type(result) is Subscribe:
+            return {"EventStream": EventStream(self, service, svc, result.feed)}
         return result
 
     # ------------------------------------------------------------------ long polls
@@ -290,3 +306,61 @@ class Broker:
                 await trio.lowlevel.checkpoint()
                 if not self._inflight and not sns.outbound:
                     return
+
+
+class EventStream:
+    """SubscribeToShard's ``EventStream``: an async iterator of ``{"SubscribeToShardEvent":
+    {...}}`` events, pushed as records reach the shard, for the subscription's 5 minutes.
+    Errors (a takeover, the stream or consumer deleted) raise BrokerError from ``__anext__``.
+    ``aclose()`` (or leaving ``async with``) ends the subscription early."""
+
+    def __init__(self, broker: Broker, name: str, svc: Any, feed: ShardFeed) -> None:
+        self._broker = broker
+        self._name = name
+        self._svc = svc
+        self._feed = feed
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        broker, feed, svc, name = self._broker, self._feed, self._svc, self._name
+        lot_key = (name, feed.key)
+        while True:
+            try:
+                event = feed.poll(trio.current_time())
+            except BrokerError:
+                raise
+            except Exception as exc:
+                log.exception("internal failure in %s subscription", name)
+                feed.close()
+                raise InternalFailure(f"Internal failure: {exc!r}") from exc
+            finally:
+                if svc.touched:
+                    broker._wake(name, svc)
+            if event is not None:
+                return event
+            if feed.done:
+                raise StopAsyncIteration
+            lot = broker._lots.get(lot_key)
+            if lot is None:
+                lot = broker._lots[lot_key] = trio.lowlevel.ParkingLot()
+            wake_at = feed.deadline
+            timer = feed.next_timer()
+            if timer is not None and timer < wake_at:
+                wake_at = timer
+            try:
+                with trio.move_on_at(wake_at):
+                    await lot.park()
+            finally:
+                if not lot:
+                    broker._lots.pop(lot_key, None)
+
+    async def aclose(self) -> None:
+        self._feed.close()
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

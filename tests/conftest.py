@@ -58,3 +58,8 @@ def sqs(aws):
 @pytest.fixture
 def sns(aws):
     return aws.client("sns")
+
+
+@pytest.fixture
+def kinesis(aws):
+    return aws.client("kinesis")

@@ -1,0 +1,1 @@
+"""Kinesis Data Streams: ordered shards, iterators, resharding and enhanced fan-out."""
