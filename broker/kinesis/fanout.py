@@ -72,7 +72,7 @@ class ShardFeed:
 
     def next_timer(self) -> float | None:
         """When the feed may have something to send without a write to the shard."""
-        times = [self._stream.next_change()]
+        times = [self._stream.due]
         if self._last_event is not None:
             times.append(self._last_event + EMPTY_EVENT_INTERVAL)
         if self._budget < 0:

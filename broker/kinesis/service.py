@@ -326,11 +326,11 @@ class KinesisService:
             raise _invalid(_field(name), value, "Member must have length between 1 and 128")
         return value
 
-    def _open_shards(self) -> int:
-        return sum(s.open_count for s in self.streams.values() if s.status is not DELETED)
+    def _live_streams(self, now: float) -> list[Stream]:
+        return [s for s in [self._lookup(n, now) for n in list(self.streams)] if s is not None]
 
-    def _check_shard_quota(self, more: int) -> None:
-        total = self._open_shards()
+    def _check_shard_quota(self, more: int, now: float) -> None:
+        total = sum(s.open_count for s in self._live_streams(now))
         if total + more > self.options.shard_limit:
             raise LimitExceededException(
                 f"This request would exceed the shard limit for the account {self.account_id} "
@@ -410,9 +410,7 @@ class KinesisService:
         tags = self._tags(p.get("Tags"), {}, "tags")
         if mode == ON_DEMAND:
             shard_count = limits.KINESIS_ON_DEMAND_INITIAL_SHARDS
-            on_demand = sum(
-                1 for s in self.streams.values() if s.mode == ON_DEMAND and s.status is not DELETED
-            )
+            on_demand = sum(1 for s in self._live_streams(now) if s.mode == ON_DEMAND)
             if on_demand >= self.options.on_demand_stream_limit:
                 raise LimitExceededException(
                     f"Account {self.account_id} already has {on_demand} ON_DEMAND streams; the "
@@ -424,7 +422,7 @@ class KinesisService:
             raise ResourceInUseException(
                 f"Stream {name} under account {self.account_id} already exists."
             )
-        self._check_shard_quota(shard_count)
+        self._check_shard_quota(shard_count, now)
         self._incarnations += 1
         stream = Stream(
             name=name,
@@ -538,7 +536,7 @@ class KinesisService:
             if now - int(parts[2]) / 1e6 > limits.KINESIS_NEXT_TOKEN_TTL:
                 raise ExpiredNextTokenException(f"NextToken has expired: {token}")
             start = parts[1]
-        names = sorted(n for n in list(self.streams) if self._lookup(n, now) is not None)
+        names = sorted(s.name for s in self._live_streams(now))
         if start is not None:
             names = [n for n in names if n > start]
         page = names[:limit]
@@ -1011,7 +1009,7 @@ class KinesisService:
                 f"plus the shard's StartingHashKey {shard.start_key} and less than the shard's "
                 f"EndingHashKey {shard.end_key}."
             )
-        self._check_shard_quota(1)
+        self._check_shard_quota(1, now)
         self._update(stream, now, lambda at: stream.split(shard, new_start, at))
         return {}
 
@@ -1081,7 +1079,7 @@ class KinesisService:
                 f"rescaled {len(window)} times in the last 24 hours."
             )
         if target > current:
-            self._check_shard_quota(target - current)
+            self._check_shard_quota(target - current, now)
         window.append(now)
         self._update(stream, now, lambda at: stream.rescale(target, at))
         return {

@@ -155,7 +155,8 @@ class Stream:
     def schedule(self, at: float, action: Callable[[float], None]) -> None:
         self._tiebreak += 1
         heapq.heappush(self._timers, (at, self._tiebreak, action))
-        self.due = self._timers[0][0]
+        if at < self.due:
+            self.due = at
 
     def advance(self, now: float) -> None:
         """Apply every timed transition due by ``now``, each at its own due time, and expire
@@ -164,17 +165,18 @@ class Stream:
         while timers and timers[0][0] <= now:
             at, _, action = heapq.heappop(timers)
             action(at)
-        self.due = timers[0][0] if timers else float("inf")
         self._expire_closed(now)
+        self._recompute_due()
 
-    def next_change(self) -> float:
-        """When the stream next changes on its own (a transition or a closed shard expiring)."""
-        due = self.due
+    def _recompute_due(self) -> None:
+        """``due``: when the stream next changes on its own (a transition, or a closed shard
+        expiring). Callers compare ``now`` against it before calling :meth:`advance`."""
+        due = self._timers[0][0] if self._timers else float("inf")
         if self._closed:
             expiry = self._closed[0].closed_at + self.retention  # type: ignore[operator]
             if expiry < due:
                 due = expiry
-        return due
+        self.due = due
 
     def _expire_closed(self, now: float) -> None:
         closed = self._closed
@@ -235,6 +237,7 @@ class Stream:
         self.trim_all(now)
         self.retention_hours = hours
         self.retention = float(hours * 3600)
+        self._recompute_due()
 
     @property
     def open_count(self) -> int:
@@ -243,6 +246,8 @@ class Stream:
     def _close(self, shard: Shard, at: float) -> None:
         shard.close(at)
         self._closed.append(shard)
+        if at + self.retention < self.due:
+            self.due = at + self.retention
 
     # ------------------------------------------------------------------ resharding
     def split(self, shard: Shard, new_start: int, at: float) -> None:
