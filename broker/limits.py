@@ -147,6 +147,7 @@ KINESIS_UPDATE_SHARD_COUNT_PER_DAY = 10  # per rolling 24 hours
 KINESIS_SHARDS_PER_STREAM_MAX = 10_000  # UpdateShardCount upper bound
 KINESIS_STREAM_MODE_SWITCHES_PER_DAY = 2
 KINESIS_CONSUMERS_PER_STREAM = 20
+KINESIS_CONSUMERS_CREATING_MAX = 5  # consumers in CREATING state at once, per stream
 KINESIS_SUBSCRIPTION_SECONDS = 300  # one SubscribeToShard call streams for 5 minutes
 KINESIS_RESUBSCRIBE_INTERVAL = 5  # a new subscription for a consumer-shard within 5 s is refused
 KINESIS_TAGS_PER_STREAM = 50

@@ -134,6 +134,8 @@ class ShardFeed:
             "MillisBehindLatest": service.millis_behind(shard, pos, now),
         }
         if not shard.is_open and pos >= shard.end_pos:
+            # The shard's end: ChildShards and no continuation point (how KCL and others tell).
+            event["ContinuationSequenceNumber"] = None
             event["ChildShards"] = service.child_shards(stream, shard)
             self.close()
         return {"SubscribeToShardEvent": event}

@@ -34,7 +34,7 @@ from ..errors import (
 )
 from ..params import check_known
 from .fanout import ShardFeed, Subscribe
-from .shard import SEQ_BASE, SEQ_MAX, Shard, seq_shard_index
+from .shard import SEQ_BASE, SEQ_MAX, SEQ_ORDERING_MAX, Shard, seq_shard_index
 from .stream import (
     ACTIVE,
     CREATING,
@@ -478,9 +478,7 @@ class KinesisService:
                 "consumers; delete them first or set EnforceConsumerDeletion."
             )
         stream.fire("delete")
-        for consumer in stream.consumers.values():
-            for _, feed in consumer.subscriptions.values():
-                feed.close()
+        # Subscribers wake, find the stream gone and fail with ResourceNotFoundException.
         self.touched.update(stream.shards.values())
 
         def gone(at: float) -> None:
@@ -583,9 +581,9 @@ class KinesisService:
                 raise InvalidArgumentException(
                     "NextToken and StreamName or ExclusiveStartShardId cannot be provided together."
                 )
-            parts = _untoken(token, 5)
+            parts = _untoken(token, 6)
             if parts is None or parts[0] != "shards":
-                raise InvalidArgumentException(f"Invalid ShardIterator/NextToken: {token}")
+                raise InvalidArgumentException(f"Invalid NextToken: {token}")
             if now - int(parts[3]) / 1e6 > limits.KINESIS_NEXT_TOKEN_TTL:
                 raise ExpiredNextTokenException(f"NextToken has expired: {token}")
             stream = self.by_incarnation.get(int(parts[1]))
@@ -593,16 +591,36 @@ class KinesisService:
                 raise ResourceNotFoundException("The stream this NextToken lists no longer exists.")
             stream.advance(now)
             after = parts[2]
-            shards = self._visible_shards(stream)
+            # The token keeps the first page's filter (its type and argument).
+            spec: dict[str, Any] | None = None
+            if parts[4]:
+                spec = {"Type": parts[4]}
+                if parts[4] == "AFTER_SHARD_ID":
+                    spec["ShardId"] = parts[5]
+                elif parts[5]:
+                    spec["Timestamp"] = datetime.fromtimestamp(int(parts[5]) / 1e6, UTC)
+            shards = self._filter_shards(stream, spec, now)
         else:
             stream = self._stream(p, now)
-            shards = self._filter_shards(stream, p.get("ShardFilter"), now)
+            spec = p.get("ShardFilter")
+            shards = self._filter_shards(stream, spec, now)
         if after:
             shards = [s for s in shards if s.id > after]
         page = shards[:limit]
         out: dict[str, Any] = {"Shards": [s.describe() for s in page]}
         if len(shards) > limit:
-            out["NextToken"] = _token("shards", stream.incarnation, page[-1].id, int(now * 1e6), "")
+            kind = arg = ""
+            if spec is not None:
+                kind = spec["Type"]
+                if kind == "AFTER_SHARD_ID":
+                    arg = spec["ShardId"]
+                elif spec.get("Timestamp") is not None:
+                    when = _timestamp(spec, "Timestamp")
+                    assert when is not None
+                    arg = str(round(when.timestamp() * 1e6))
+            out["NextToken"] = _token(
+                "shards", stream.incarnation, page[-1].id, int(now * 1e6), kind, arg
+            )
         return out
 
     def _filter_shards(self, stream: Stream, spec: Any, now: float) -> list[Shard]:
@@ -703,7 +721,12 @@ class KinesisService:
         explicit = self._explicit_hash(p.get("ExplicitHashKey"), "explicitHashKey")
         ordering = p.get("SequenceNumberForOrdering")
         if ordering is not None:
+            raw = ordering
             ordering = self._seq(ordering, "sequenceNumberForOrdering")
+            if ordering >= SEQ_ORDERING_MAX:
+                raise InvalidArgumentException(
+                    f"SequenceNumberForOrdering {raw} is not a sequence number of this stream."
+                )
         stream = self._stream(p, now, live=True)
         size = self._record_size(data, key, stream, None)
         shard = stream.route(hash_key(key) if explicit is None else explicit)
@@ -1220,6 +1243,12 @@ class KinesisService:
         if name in stream.consumers:
             raise ResourceInUseException(
                 f"Consumer {name} under stream {stream.arn} already exists."
+            )
+        creating = sum(1 for c in stream.consumers.values() if c.status is CREATING)
+        if creating >= limits.KINESIS_CONSUMERS_CREATING_MAX:
+            raise LimitExceededException(
+                f"Stream {stream.arn} already has {creating} consumers in CREATING state; at "
+                f"most {limits.KINESIS_CONSUMERS_CREATING_MAX} may be created at once."
             )
         if len(stream.consumers) >= limits.KINESIS_CONSUMERS_PER_STREAM:
             raise LimitExceededException(

@@ -30,7 +30,11 @@ SEQ_BASE = 49 * 10**54
 _MS_SHIFT = 72
 _INDEX_SHIFT = 48
 _INDEX_MASK = (1 << 24) - 1
-SEQ_MAX = SEQ_BASE + (1 << 150)  # nothing msgsim mints reaches this
+#: Every number msgsim mints is below this (so all have 56 digits).
+SEQ_MAX = SEQ_BASE + 10**54
+#: SequenceNumberForOrdering values from here up are refused: a shard bumping past one would
+#: leave the 56-digit range.
+SEQ_ORDERING_MAX = SEQ_BASE + (1 << 170)
 
 _seq_key = itemgetter("SequenceNumber")
 _time_key = itemgetter("ApproximateArrivalTimestamp")
