@@ -8,9 +8,20 @@ message that says what is allowed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Any
 
 from .errors import BrokerError, InvalidParameterValue, MissingParameter
+
+
+def safe_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)`` for an error message: never raises (an int of more than 4,300 digits
+    cannot be printed) and never runs to megabytes."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<unprintable {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_known(
@@ -22,7 +33,7 @@ def check_known(
     """Reject parameters the operation does not take (boto3 rejects them before sending), with
     ``error`` (SQS: InvalidParameterValue; SNS passes InvalidParameter)."""
     if not params.keys() <= allowed:
-        unknown = sorted(map(repr, set(params) - allowed))  # names need not be strings
+        unknown = sorted(map(safe_repr, set(params) - allowed))  # names need not be strings
         raise error(
             f"Unknown parameter in input to {operation}: {', '.join(unknown)}; "
             f"must be one of: {', '.join(sorted(allowed))}"
@@ -64,15 +75,17 @@ def optional_int(
 
 def check_int(value: Any, name: str, lo: int, hi: int, reason: str | None = None) -> int:
     if type(value) is not int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        digits = value.strip().lstrip("-") if isinstance(value, str) else ""
+        if digits.isascii() and digits.isdigit() and len(digits) < 100:
             value = int(value)
         else:
             raise InvalidParameterValue(
-                f"Value {value!r} for parameter {name} is invalid. Reason: must be an integer."
+                f"Value {safe_repr(value)} for parameter {name} is invalid. Reason: must be an "
+                "integer."
             )
     if not lo <= value <= hi:
         raise InvalidParameterValue(
-            f"Value {value} for parameter {name} is invalid. Reason: "
+            f"Value {safe_repr(value)} for parameter {name} is invalid. Reason: "
             + (reason or f"Must be >= {lo} and <= {hi}, if provided.")
         )
     return value
@@ -123,7 +136,8 @@ def entries(params: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
         raise InvalidParameterValue(
             f"Value for parameter {name} is invalid. Reason: expected a list of entries."
         )
-    out = list(value)
+    # Any iterable, but bounded: an endless one must not hang the broker (batches take 10).
+    out = value if type(value) is list else list(islice(value, 1_001))
     for item in out:
         if type(item) is not dict and not isinstance(item, Mapping):
             raise InvalidParameterValue(

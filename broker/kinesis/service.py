@@ -18,6 +18,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from .. import limits
@@ -32,9 +33,9 @@ from ..errors import (
     ResourceNotFoundException,
     ValidationException,
 )
-from ..params import check_known
+from ..params import check_known, safe_repr
 from .fanout import ShardFeed, Subscribe
-from .shard import SEQ_BASE, SEQ_MAX, SEQ_ORDERING_MAX, Shard, seq_shard_index
+from .shard import SEQ_BASE, SEQ_MAX, Shard, seq_shard_index
 from .stream import (
     ACTIVE,
     CREATING,
@@ -64,13 +65,15 @@ SHARD_FILTER_TYPES = frozenset(
     }
 )
 _NAME_RE = re.compile(r"[a-zA-Z0-9_.\-]{1,128}\Z")
-_SEQ_RE = re.compile(r"(0|[1-9]\d{0,128})\Z")
-_HASH_RE = re.compile(r"(0|[1-9]\d{0,38})\Z")
+_SEQ_RE = re.compile(r"(0|[1-9][0-9]{0,128})\Z")
+_HASH_RE = re.compile(r"(0|[1-9][0-9]{0,38})\Z")
 _SHARD_ID_RE = re.compile(r"[a-zA-Z0-9_.\-]{1,128}\Z")
-_ARN_RE = re.compile(r"arn:aws[a-z\-]*:kinesis:([a-z0-9\-]+):(\d{12}):stream/([a-zA-Z0-9_.\-]+)\Z")
+_ARN_RE = re.compile(
+    r"arn:aws[a-z\-]*:kinesis:([a-z0-9\-]+):([0-9]{12}):stream/([a-zA-Z0-9_.\-]+)\Z"
+)
 _CONSUMER_ARN_RE = re.compile(
-    r"(arn:aws[a-z\-]*:kinesis:[a-z0-9\-]+:\d{12}:stream/[a-zA-Z0-9_.\-]+)"
-    r"/consumer/([a-zA-Z0-9_.\-]+):(\d+)\Z"
+    r"(arn:aws[a-z\-]*:kinesis:[a-z0-9\-]+:[0-9]{12}:stream/[a-zA-Z0-9_.\-]+)"
+    r"/consumer/([a-zA-Z0-9_.\-]+):([0-9]{1,20})\Z"
 )
 _TOKEN_KEY = b"msgsim-kinesis-token-v1"  # integrity, not secrecy: a checksum users cannot forge
 _TOKEN_MAX_LEN = 512
@@ -109,7 +112,7 @@ class KinesisOptions:
 
 # ---------------------------------------------------------------------- shape checks
 def _invalid(field: str, value: Any, constraint: str) -> ValidationException:
-    shown = value if isinstance(value, (str, int)) else repr(value)
+    shown = value if type(value) is str and len(value) <= 200 else safe_repr(value)
     return ValidationException(
         f"1 validation error detected: Value '{shown}' at '{field}' failed to satisfy "
         f"constraint: {constraint}"
@@ -154,8 +157,17 @@ def _int(
         raise _invalid(_field(name), value, "Member must be an integer")
     if value < lo:
         raise _invalid(_field(name), value, f"Member must have value greater than or equal to {lo}")
-    if hi is not None and value > hi:
+    if hi is None:
+        hi = 2**31 - 1  # AWS's Integer members are 32-bit
+    if value > hi:
         raise _invalid(_field(name), value, f"Member must have value less than or equal to {hi}")
+    return value
+
+
+def _next_token(p: Mapping[str, Any]) -> str | None:
+    value = _str(p, "NextToken", required=False)
+    if value is not None and not 1 <= len(value) <= 1_048_576:
+        raise _invalid("nextToken", value, "Member must have length between 1 and 1048576")
     return value
 
 
@@ -180,7 +192,10 @@ def _data(value: Any, field: str) -> bytes:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     if type(value) is str:
-        return value.encode()
+        try:
+            return value.encode()
+        except UnicodeEncodeError:
+            raise _invalid(field, value, "Member must be valid Unicode text") from None
     if value is None:
         raise _invalid(field, None, "Member must not be null")
     raise _invalid(field, value, "Member must be a blob (bytes)")
@@ -192,7 +207,11 @@ def _token(*parts: object) -> str:
     return base64.b64encode(f"{body}|{mac}".encode()).decode()
 
 
-def _untoken(token: str, fields: int) -> list[str] | None:
+def _untoken(token: str, fields: int, ints: tuple[int, ...] = ()) -> list[str] | None:
+    """The fields of a token made by :func:`_token`, or None if it is not one (wrong checksum,
+    wrong number of fields, or a field at an index in ``ints`` that is not a plain integer)."""
+    if not 1 <= len(token) <= 4096:
+        return None
     try:
         text = base64.b64decode(token, validate=True).decode()
     except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
@@ -202,6 +221,9 @@ def _untoken(token: str, fields: int) -> list[str] | None:
     parts = body.split("|")
     if mac != want or len(parts) != fields:
         return None
+    for i in ints:
+        if not (parts[i].isascii() and parts[i].isdigit() and len(parts[i]) < 30):
+            return None
     return parts
 
 
@@ -450,7 +472,7 @@ class KinesisService:
             raise _invalid("streamModeDetails", details, "Member must be a structure")
         check_known(details, frozenset({"StreamMode"}), "StreamModeDetails", ValidationException)
         mode = details.get("StreamMode")
-        if mode not in (PROVISIONED, ON_DEMAND):
+        if type(mode) is not str or mode not in (PROVISIONED, ON_DEMAND):
             raise _invalid(
                 "streamModeDetails.streamMode",
                 mode,
@@ -464,7 +486,9 @@ class KinesisService:
         check_known(
             p, _STREAM_KEYS | {"EnforceConsumerDeletion"}, "DeleteStream", ValidationException
         )
-        enforce = p.get("EnforceConsumerDeletion", False)
+        enforce = p.get("EnforceConsumerDeletion")
+        if enforce is None:
+            enforce = False
         if type(enforce) is not bool:
             raise _invalid("enforceConsumerDeletion", enforce, "Member must be a boolean")
         stream = self._stream(p, now)
@@ -526,9 +550,9 @@ class KinesisService:
         )
         limit = _int(p, "Limit", 1, 10_000) or 100
         start = _name(p, "ExclusiveStartStreamName", required=False)
-        token = _str(p, "NextToken", required=False)
+        token = _next_token(p)
         if token is not None:
-            parts = _untoken(token, 3)
+            parts = _untoken(token, 3, ints=(2,))
             if parts is None or parts[0] != "streams":
                 raise InvalidArgumentException(f"Invalid NextToken: {token}")
             if now - int(parts[2]) / 1e6 > limits.KINESIS_NEXT_TOKEN_TTL:
@@ -573,7 +597,7 @@ class KinesisService:
             ValidationException,
         )
         limit = _int(p, "MaxResults", 1, 10_000) or 1000
-        token = _str(p, "NextToken", required=False)
+        token = _next_token(p)
         after = self._shard_id(p, "ExclusiveStartShardId", required=False)
         _timestamp(p, "StreamCreationTimestamp")
         if token is not None:
@@ -581,7 +605,7 @@ class KinesisService:
                 raise InvalidArgumentException(
                     "NextToken and StreamName or ExclusiveStartShardId cannot be provided together."
                 )
-            parts = _untoken(token, 6)
+            parts = _untoken(token, 6, ints=(1, 3))
             if parts is None or parts[0] != "shards":
                 raise InvalidArgumentException(f"Invalid NextToken: {token}")
             if now - int(parts[3]) / 1e6 > limits.KINESIS_NEXT_TOKEN_TTL:
@@ -592,48 +616,35 @@ class KinesisService:
             stream.advance(now)
             after = parts[2]
             # The token keeps the first page's filter (its type and argument).
-            spec: dict[str, Any] | None = None
-            if parts[4]:
-                spec = {"Type": parts[4]}
-                if parts[4] == "AFTER_SHARD_ID":
-                    spec["ShardId"] = parts[5]
-                elif parts[5]:
-                    spec["Timestamp"] = datetime.fromtimestamp(int(parts[5]) / 1e6, UTC)
-            shards = self._filter_shards(stream, spec, now)
+            kind, arg = parts[4], parts[5]
+            if kind and kind not in SHARD_FILTER_TYPES:
+                raise InvalidArgumentException(f"Invalid NextToken: {token}")
         else:
             stream = self._stream(p, now)
-            spec = p.get("ShardFilter")
-            shards = self._filter_shards(stream, spec, now)
+            kind, arg = self._parse_filter(p.get("ShardFilter"))
+        shards = self._filter_shards(stream, kind, arg, now)
         if after:
             shards = [s for s in shards if s.id > after]
         page = shards[:limit]
         out: dict[str, Any] = {"Shards": [s.describe() for s in page]}
         if len(shards) > limit:
-            kind = arg = ""
-            if spec is not None:
-                kind = spec["Type"]
-                if kind == "AFTER_SHARD_ID":
-                    arg = spec["ShardId"]
-                elif spec.get("Timestamp") is not None:
-                    when = _timestamp(spec, "Timestamp")
-                    assert when is not None
-                    arg = str(round(when.timestamp() * 1e6))
             out["NextToken"] = _token(
                 "shards", stream.incarnation, page[-1].id, int(now * 1e6), kind, arg
             )
         return out
 
-    def _filter_shards(self, stream: Stream, spec: Any, now: float) -> list[Shard]:
-        shards = self._visible_shards(stream)
+    def _parse_filter(self, spec: Any) -> tuple[str, str]:
+        """A ShardFilter as (type, argument): the shard id for AFTER_SHARD_ID, Unix seconds for
+        the timestamp types, else ''; ('', '') for none."""
         if spec is None:
-            return shards
+            return "", ""
         if not isinstance(spec, Mapping):
             raise _invalid("shardFilter", spec, "Member must be a structure")
         check_known(
             spec, frozenset({"Type", "ShardId", "Timestamp"}), "ShardFilter", ValidationException
         )
         kind = spec.get("Type")
-        if kind not in SHARD_FILTER_TYPES:
+        if type(kind) is not str or kind not in SHARD_FILTER_TYPES:
             raise _invalid(
                 "shardFilter.type",
                 kind,
@@ -645,18 +656,29 @@ class KinesisService:
             sid = self._shard_id(spec, "ShardId", required=False)
             if sid is None:
                 raise InvalidArgumentException("ShardFilter AFTER_SHARD_ID requires a ShardId.")
-            return [s for s in shards if s.id > sid]
-        if kind == "AT_LATEST":
-            return [s for s in shards if s.is_open]
-        if kind == "FROM_TRIM_HORIZON":
-            return shards
-        if kind == "AT_TRIM_HORIZON":
-            t = max(now - stream.retention, stream.created_at)
-        else:
+            return kind, sid
+        if kind in ("AT_TIMESTAMP", "FROM_TIMESTAMP"):
             when = _timestamp(spec, "Timestamp")
             if when is None:
                 raise InvalidArgumentException(f"ShardFilter {kind} requires a Timestamp.")
-            t = max(self._clock_at(when), stream.created_at)
+            return kind, repr(when.timestamp())
+        return kind, ""
+
+    def _filter_shards(self, stream: Stream, kind: str, arg: str, now: float) -> list[Shard]:
+        shards = self._visible_shards(stream)
+        if not kind or kind == "FROM_TRIM_HORIZON":
+            return shards
+        if kind == "AFTER_SHARD_ID":
+            return [s for s in shards if s.id > arg]
+        if kind == "AT_LATEST":
+            return [s for s in shards if s.is_open]
+        if kind == "AT_TRIM_HORIZON":
+            t = max(now - stream.retention, stream.created_at)
+        else:
+            try:
+                t = max(self.epoch.clock_at(float(arg)), stream.created_at)
+            except ValueError:
+                raise InvalidArgumentException("Invalid NextToken.") from None
         if kind == "FROM_TIMESTAMP":
             return [s for s in shards if s.closed_at is None or s.closed_at > t]
         # AT_TRIM_HORIZON, AT_TIMESTAMP: the shards that were open at time t
@@ -680,6 +702,11 @@ class KinesisService:
             raise _invalid(field, value, "Member must be a string")
         if not 1 <= len(value) <= limits.KINESIS_PARTITION_KEY_MAX:
             raise _invalid(field, value, "Member must have length between 1 and 256")
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise _invalid(field, value, "Member must be valid Unicode text") from None
         return value
 
     def _explicit_hash(self, value: Any, field: str) -> int | None:
@@ -723,11 +750,14 @@ class KinesisService:
         if ordering is not None:
             raw = ordering
             ordering = self._seq(ordering, "sequenceNumberForOrdering")
-            if ordering >= SEQ_ORDERING_MAX:
-                raise InvalidArgumentException(
-                    f"SequenceNumberForOrdering {raw} is not a sequence number of this stream."
-                )
         stream = self._stream(p, now, live=True)
+        # A number beyond any this stream has minted cannot be an earlier record's; refusing it
+        # keeps every number a later put may be asked to exceed within reach.
+        if ordering is not None and ordering > max(s.last_seq for s in stream.shards.values()):
+            raise InvalidArgumentException(
+                f"SequenceNumberForOrdering {raw} is not a sequence number of stream "
+                f"{stream.name} under account {self.account_id}."
+            )
         size = self._record_size(data, key, stream, None)
         shard = stream.route(hash_key(key) if explicit is None else explicit)
         shard.trim(now - stream.retention)
@@ -762,7 +792,8 @@ class KinesisService:
                 raise _invalid("records", None, "Member must not be null")
             if isinstance(entries, (str, bytes, Mapping)) or not hasattr(entries, "__iter__"):
                 raise _invalid("records", entries, "Member must be a list")
-            entries = list(entries)
+            # Any iterable, but never more than one past the limit (it may be endless).
+            entries = list(islice(entries, limits.KINESIS_PUT_RECORDS_MAX_RECORDS + 1))
         n = len(entries)
         if not 1 <= n <= limits.KINESIS_PUT_RECORDS_MAX_RECORDS:
             raise _invalid(
@@ -786,7 +817,7 @@ class KinesisService:
             if type(data) is not bytes:
                 data = _data(data, f"records.{i + 1}.member.data")
             key = e.get("PartitionKey")
-            if type(key) is not str or not 0 < len(key) <= 256:
+            if type(key) is not str or not 0 < len(key) <= 256 or not key.isascii():
                 key = self._partition_key(key, f"records.{i + 1}.member.partitionKey")
             size = len(data) + (len(key) if key.isascii() else len(key.encode()))
             if size > max_bytes:
@@ -862,7 +893,7 @@ class KinesisService:
         seq_field: str,
     ) -> int:
         """The position an iterator (or a subscription) of ``kind`` starts at: O(log n)."""
-        if kind not in ITERATOR_TYPES:
+        if type(kind) is not str or kind not in ITERATOR_TYPES:
             raise _invalid(
                 field,
                 kind,
@@ -939,7 +970,7 @@ class KinesisService:
         limit = _int(p, "Limit", 1, limits.KINESIS_GET_RECORDS_LIMIT_MAX) or (
             limits.KINESIS_GET_RECORDS_LIMIT_MAX
         )
-        parts = _untoken(token, 5)
+        parts = _untoken(token, 5, ints=(1, 2, 3, 4))
         if parts is None or parts[0] != "it":
             raise InvalidArgumentException(f"Invalid ShardIterator: {token}")
         _, inc, index, pos_s, issued_s = parts
@@ -952,6 +983,8 @@ class KinesisService:
                 "The stream this shard iterator belongs to no longer exists."
             )
         arn = p.get("StreamARN")
+        if arn is not None and type(arn) is not str:
+            raise _invalid("streamARN", arn, "Member must be a string")
         if arn is not None and arn != stream.arn:
             raise InvalidArgumentException(
                 f"ShardIterator belongs to {stream.arn}, not to StreamARN {arn}."
@@ -1299,12 +1332,12 @@ class KinesisService:
         if p.get("StreamARN") is None:
             raise _invalid("streamARN", None, "Member must not be null")
         limit = _int(p, "MaxResults", 1, 10_000) or 100
-        token = _str(p, "NextToken", required=False)
+        token = _next_token(p)
         _timestamp(p, "StreamCreationTimestamp")
         stream = self._stream({"StreamARN": p["StreamARN"]}, now)
         after = ""
         if token is not None:
-            parts = _untoken(token, 4)
+            parts = _untoken(token, 4, ints=(1, 3))
             if parts is None or parts[0] != "consumers" or parts[1] != str(stream.incarnation):
                 raise InvalidArgumentException(f"Invalid NextToken: {token}")
             if now - int(parts[3]) / 1e6 > limits.KINESIS_NEXT_TOKEN_TTL:

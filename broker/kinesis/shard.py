@@ -32,9 +32,6 @@ _INDEX_SHIFT = 48
 _INDEX_MASK = (1 << 24) - 1
 #: Every number msgsim mints is below this (so all have 56 digits).
 SEQ_MAX = SEQ_BASE + 10**54
-#: SequenceNumberForOrdering values from here up are refused: a shard bumping past one would
-#: leave the 56-digit range.
-SEQ_ORDERING_MAX = SEQ_BASE + (1 << 170)
 
 _seq_key = itemgetter("SequenceNumber")
 _time_key = itemgetter("ApproximateArrivalTimestamp")
@@ -80,6 +77,7 @@ class Shard:
         "head",
         "id",
         "index",
+        "last_seq",
         "parent_id",
         "records",
         "start_key",
@@ -109,6 +107,8 @@ class Shard:
         self._ms_floor = created_ms
         self._counter = 0
         self.starting_seq = str(SEQ_BASE + (created_ms << _MS_SHIFT) + self._index_bits)
+        #: the last sequence number minted here (the starting number until a record arrives)
+        self.last_seq = int(self.starting_seq)
         self.ending_seq: str | None = None
         #: Live records are records[head:]; each is the response dict GetRecords hands out
         #: (copied), so a read builds nothing per record.
@@ -198,8 +198,8 @@ class Shard:
         i = pos - self._offset - 1
         if i >= self.head and i < len(self.records):
             return self.records[i]["SequenceNumber"]
-        if i >= len(self.records) and self.records:
-            return self.records[-1]["SequenceNumber"]
+        if i >= len(self.records):
+            return str(self.last_seq)
         return self.starting_seq
 
     def arrival_ms_at(self, pos: int) -> float | None:
@@ -221,6 +221,7 @@ class Shard:
             ms = seq_ms(at_least) + 1
             seq = SEQ_BASE + (ms << _MS_SHIFT) + self._index_bits + self._counter
         self._ms_floor = ms
+        self.last_seq = seq
         return str(seq)
 
     def note_batch(self, now: float) -> None:
