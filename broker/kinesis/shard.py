@@ -235,7 +235,7 @@ class Shard:
 
     def close(self, now: float) -> None:
         self.closed_at = now
-        self.ending_seq = self.records[-1]["SequenceNumber"] if self.records else self.starting_seq
+        self.ending_seq = str(self.last_seq)
 
     def trim(self, cutoff: float) -> None:
         """Drop records that arrived at or before ``cutoff`` (now minus the retention period)."""
@@ -288,7 +288,8 @@ class Shard:
             self._w_t = now
             self._w_recs = min(cap_r, self._w_recs + dt * cap_r)
             self._w_bytes = min(cap_b, self._w_bytes + dt * cap_b)
-        if self._w_recs < 1 or (size > self._w_bytes and self._w_bytes < cap_b):
+        # The 1e-9 absorbs float rounding in the refill (1.2 - 1.0 is not quite 0.2).
+        if self._w_recs < 1 - 1e-9 or (size > self._w_bytes + 1e-6 and self._w_bytes < cap_b):
             return False
         self._w_recs -= 1
         self._w_bytes -= size
@@ -305,7 +306,7 @@ class Shard:
             self._r_bytes = min(
                 0.0, self._r_bytes + dt * limits.KINESIS_SHARD_READ_BYTES_PER_SECOND
             )
-        if self._r_calls < 1 or self._r_bytes < 0:
+        if self._r_calls < 1 - 1e-9 or self._r_bytes < -1e-6:
             return False
         self._r_calls -= 1
         return True
