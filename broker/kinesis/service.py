@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from itertools import islice
@@ -45,6 +46,7 @@ from .stream import (
     UPDATING,
     Consumer,
     Stream,
+    _hash_cache,
     hash_key,
     utc_from_ms,
 )
@@ -808,27 +810,32 @@ class KinesisService:
         checked: list[tuple[bytes, str, int, int]] = []
         total = 0
         max_bytes = stream.max_record_bytes
+        hash_get = _hash_cache.get
+        keys_ok = _RECORD_KEYS.issuperset
         for i, e in enumerate(entries):
             if type(e) is not dict and not isinstance(e, Mapping):
                 raise _invalid(f"records.{i + 1}.member", e, "Member must be a structure")
-            if not e.keys() <= _RECORD_KEYS:
+            if not keys_ok(e):
                 check_known(e, _RECORD_KEYS, "PutRecordsRequestEntry", ValidationException)
             data = e.get("Data")
             if type(data) is not bytes:
                 data = _data(data, f"records.{i + 1}.member.data")
             key = e.get("PartitionKey")
-            if type(key) is not str or not 0 < len(key) <= 256 or not key.isascii():
+            if type(key) is str and 0 < len(key) <= 256 and key.isascii():
+                size = len(data) + len(key)
+            else:
                 key = self._partition_key(key, f"records.{i + 1}.member.partitionKey")
-            size = len(data) + (len(key) if key.isascii() else len(key.encode()))
+                size = len(data) + len(key.encode())
             if size > max_bytes:
                 self._record_size(data, key, stream, i)
             total += size
             explicit = e.get("ExplicitHashKey")
-            h = (
-                hash_key(key)
-                if explicit is None
-                else self._explicit_hash(explicit, f"records.{i + 1}.member.explicitHashKey")
-            )
+            if explicit is None:
+                h = hash_get(key)
+                if h is None:
+                    h = hash_key(key)
+            else:
+                h = self._explicit_hash(explicit, f"records.{i + 1}.member.explicitHashKey")
             checked.append((data, key, size, h))  # type: ignore[arg-type]
         request_max = (
             limits.KINESIS_PUT_RECORDS_MAX_BYTES
@@ -844,16 +851,27 @@ class KinesisService:
         arrival = utc_from_ms(ms)
         enforce = self.options.enforce_throughput
         cutoff = now - stream.retention
-        route = stream.route
+        open_ = stream.open
+        starts = [sh.start_key for sh in open_]
+        single = open_[0] if len(open_) == 1 else None
         results: list[dict[str, Any]] = []
         append = results.append
         failed = 0
-        used: dict[Shard, None] = {}
+        # Per shard written: [sequence-number base for this instant, counter, records.append,
+        # cum, shard id]. Minting inline (base + counter) is what makes a batch cheap.
+        batches: dict[Shard, list[Any]] = {}
         for data, key, size, h in checked:
-            shard = route(h)
-            if shard not in used:
-                used[shard] = None
+            shard = single or open_[bisect_right(starts, h) - 1]
+            b = batches.get(shard)
+            if b is None:
                 shard.trim(cutoff)
+                b = batches[shard] = [
+                    shard.mint_base(ms),
+                    shard.counter,
+                    shard.records.append,
+                    shard.cum,
+                    shard.id,
+                ]
             if enforce and not shard.admit_write(size, now):
                 failed += 1
                 append(
@@ -863,8 +881,9 @@ class KinesisService:
                     }
                 )
                 continue
-            seq = shard.next_seq(ms)
-            shard.records.append(
+            c = b[1] = b[1] + 1
+            seq = str(b[0] + c)
+            b[2](
                 {
                     "SequenceNumber": seq,
                     "ApproximateArrivalTimestamp": arrival,
@@ -872,11 +891,11 @@ class KinesisService:
                     "PartitionKey": key,
                 }
             )
-            cum = shard.cum
+            cum = b[3]
             cum.append(cum[-1] + size)
-            append({"SequenceNumber": seq, "ShardId": shard.id})
-        for shard in used:
-            shard.note_batch(now)
+            append({"SequenceNumber": seq, "ShardId": b[4]})
+        for shard, b in batches.items():
+            shard.end_batch(b[0], b[1], now)
             if shard.subscribers:
                 self.touched.add(shard)
         return {"FailedRecordCount": failed, "Records": results, "EncryptionType": "NONE"}

@@ -20,7 +20,6 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import deque
 from datetime import datetime
-from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -58,7 +57,6 @@ class Shard:
 
     __slots__ = (
         "_batches",
-        "_counter",
         "_index_bits",
         "_ms_floor",
         "_offset",
@@ -70,6 +68,7 @@ class Shard:
         "_w_t",
         "adjacent_parent_id",
         "closed_at",
+        "counter",
         "created_at",
         "cum",
         "end_key",
@@ -105,8 +104,9 @@ class Shard:
         self.closed_at: float | None = None
         self._index_bits = index << _INDEX_SHIFT
         self._ms_floor = created_ms
-        self._counter = 0
         self.starting_seq = str(SEQ_BASE + (created_ms << _MS_SHIFT) + self._index_bits)
+        #: records minted so far; counter 0 is the StartingSequenceNumber
+        self.counter = 0
         #: the last sequence number minted here (the starting number until a record arrives)
         self.last_seq = int(self.starting_seq)
         self.ending_seq: str | None = None
@@ -215,14 +215,30 @@ class Shard:
         floor = self._ms_floor
         if ms < floor:
             ms = floor
-        self._counter += 1
-        seq = SEQ_BASE + (ms << _MS_SHIFT) + self._index_bits + self._counter
+        self.counter += 1
+        seq = SEQ_BASE + (ms << _MS_SHIFT) + self._index_bits + self.counter
         if at_least is not None and seq <= at_least:
             ms = seq_ms(at_least) + 1
-            seq = SEQ_BASE + (ms << _MS_SHIFT) + self._index_bits + self._counter
+            seq = SEQ_BASE + (ms << _MS_SHIFT) + self._index_bits + self.counter
         self._ms_floor = ms
         self.last_seq = seq
         return str(seq)
+
+    def mint_base(self, ms: int) -> int:
+        """For a batch arriving at millisecond ``ms``: the number to which the batch adds
+        ``counter + 1``, ``counter + 2``, ... to mint its sequence numbers (then
+        :meth:`end_batch`). The same numbers :meth:`next_seq` would give, minted inline."""
+        if ms < self._ms_floor:
+            ms = self._ms_floor
+        self._ms_floor = ms
+        return SEQ_BASE + (ms << _MS_SHIFT) + self._index_bits
+
+    def end_batch(self, base: int, counter: int, now: float) -> None:
+        """Close a batch begun with :meth:`mint_base` whose last record took ``counter``."""
+        if counter != self.counter:
+            self.counter = counter
+            self.last_seq = base + counter
+        self.note_batch(now)
 
     def note_batch(self, now: float) -> None:
         """Record that the records appended up to here arrived at ``now`` (for retention)."""
@@ -274,7 +290,7 @@ class Shard:
             hi = bisect_right(cum, base + max_bytes, lo, hi + 1) - 1
             if hi <= lo:
                 hi = lo + 1
-        return list(map(dict.copy, islice(records, lo, hi))), self._offset + hi, cum[hi] - base
+        return list(map(dict.copy, records[lo:hi])), self._offset + hi, cum[hi] - base
 
     # ------------------------------------------------------------------ throughput
     def admit_write(self, size: int, now: float) -> bool:
