@@ -63,3 +63,16 @@ def sns(aws):
 @pytest.fixture
 def kinesis(aws):
     return aws.client("kinesis")
+
+
+@pytest.fixture
+async def fbroker():
+    """A broker with throughput enforcement off (Kinesis shard limits), for functional tests."""
+    async with Broker.open(seed=0, enforce_throughput=False) as b:
+        yield b
+
+
+@pytest.fixture
+def kin(fbroker):
+    """A Kinesis client on :func:`fbroker`."""
+    return InProcessClient(fbroker).client("kinesis")

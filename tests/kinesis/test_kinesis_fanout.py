@@ -8,42 +8,16 @@ subscription's 5 minutes pass in microseconds.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
 import trio
+from kinesis_helpers import arn, aws_error
 
-from adapters import InProcessClient
-from broker import Broker, BrokerError
+from broker import BrokerError
 
-ACCOUNT = "000000000000"
-REGION = "us-east-1"
 SHARD0 = "shardId-000000000000"
 MIB = 1024 * 1024
-
-
-def arn(name: str) -> str:
-    return f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{name}"
-
-
-@pytest.fixture
-async def fbroker():
-    """A broker with Kinesis throughput enforcement off, for functional tests."""
-    async with Broker.open(seed=0, enforce_throughput=False) as b:
-        yield b
-
-
-@pytest.fixture
-def kin(fbroker):
-    return InProcessClient(fbroker).client("kinesis")
-
-
-@contextmanager
-def aws_error(code: str):
-    with pytest.raises(BrokerError) as info:
-        yield info
-    assert info.value.code == code, repr(info.value)
 
 
 async def make_stream(k, name: str = "s", shards: int = 1) -> str:
