@@ -20,6 +20,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "bench.sns",
         "SNS publish throughput into 1-100 SQS subscriptions, with filter policies",
     ),
+    "kinesis": (
+        "bench.kinesis",
+        "Kinesis PutRecord/PutRecords/GetRecords throughput and read cost by shard depth",
+    ),
 }
 
 

@@ -1,5 +1,5 @@
-"""Smoke test for `python -m bench sqs`: the msgsim part runs with tiny counts and returns
-every figure. It checks the shape of the results, never their speed."""
+"""Smoke tests for `python -m bench` (sqs, sns, kinesis): each runs with tiny counts and returns
+or prints every figure. They check the shape of the results, never their speed."""
 
 from __future__ import annotations
 
@@ -79,3 +79,21 @@ def test_bench_sns_returns_every_figure():
         assert r["deliveries_per_s"] == r["publishes_per_s"] * r["matching_per_publish"]
     assert _positive(results["fifo"]["publishes_per_s"])
     assert "filtered subscriptions" in bench_sns.format_report(results)
+
+
+def test_bench_kinesis_quick_prints_every_figure(capsys):
+    """`python -m bench kinesis --quick`, run in-process through the CLI entry point: it runs and
+    prints every figure with a mark next to its target. Speed is never asserted."""
+    from bench.__main__ import main
+
+    assert main(["kinesis", "--quick"]) == 0
+    out = capsys.readouterr().out
+    for name in (
+        "PutRecord (single records)",
+        "PutRecords (500 per call)",
+        "GetRecords (Limit 10,000, 4 shards)",
+        "GetShardIterator AT_SEQUENCE_NUMBER",
+        "GetRecords(Limit 100)",
+    ):
+        assert name in out, name
+    assert out.count("PASS") + out.count("BELOW") == 5
