@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
-import json
 import os
 import platform
 import random
@@ -36,6 +35,7 @@ import trio
 from adapters import InProcessClient
 from bench.common import progress as _progress
 from bench.common import run_virtual as _run_virtual
+from bench.common import timed_report
 from broker import Broker
 from broker.limits import KINESIS_HASH_KEY_MAX
 
@@ -414,11 +414,4 @@ def run(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, repeats=max(1, args.repeat))
     if args.keys is not None:
         cfg = dataclasses.replace(cfg, partition_keys=max(1, args.keys))
-    start = time.perf_counter()
-    results = run_all(cfg)
-    results["wall_s"] = time.perf_counter() - start
-    print(format_report(results))
-    print(f"\n(total wall time {results['wall_s']:.1f} s)")
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return 0
+    return timed_report(lambda: run_all(cfg), format_report, args.json)

@@ -28,6 +28,7 @@ import trio.testing
 from adapters import InProcessClient
 from bench.common import progress as _progress
 from bench.common import run_virtual as _run_virtual
+from bench.common import timed_report
 from broker import Broker
 from broker.sns.service import SnsOptions
 
@@ -189,11 +190,4 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = QUICK if args.quick else FULL
-    start = time.perf_counter()
-    results = run_all(cfg)
-    results["wall_s"] = time.perf_counter() - start
-    print(format_report(results))
-    print(f"\n(total wall time {results['wall_s']:.1f} s)")
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return 0
+    return timed_report(lambda: run_all(cfg), format_report, args.json)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
-import json
 import os
 import platform
 import statistics
@@ -29,6 +28,7 @@ from typing import Any
 from adapters import InProcessClient
 from bench.common import progress as _progress
 from bench.common import run_virtual as _run_virtual
+from bench.common import timed_report
 from broker import Broker
 
 BODY = "m" * 100  # the ~100-byte body of the throughput and scaling workloads
@@ -424,11 +424,4 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = QUICK if args.quick else FULL
-    start = time.perf_counter()
-    results = run_all(cfg, moto=not args.no_moto)
-    results["wall_s"] = time.perf_counter() - start
-    print(format_report(results))
-    print(f"\n(total wall time {results['wall_s']:.1f} s)")
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return 0
+    return timed_report(lambda: run_all(cfg, moto=not args.no_moto), format_report, args.json)
