@@ -46,8 +46,8 @@ from .stream import (
     UPDATING,
     Consumer,
     Stream,
-    _hash_cache,
     hash_key,
+    md5,
     utc_from_ms,
 )
 
@@ -810,7 +810,6 @@ class KinesisService:
         checked: list[tuple[bytes, str, int, int]] = []
         total = 0
         max_bytes = stream.max_record_bytes
-        hash_get = _hash_cache.get
         keys_ok = _RECORD_KEYS.issuperset
         for i, e in enumerate(entries):
             if type(e) is not dict and not isinstance(e, Mapping):
@@ -831,9 +830,7 @@ class KinesisService:
             total += size
             explicit = e.get("ExplicitHashKey")
             if explicit is None:
-                h = hash_get(key)
-                if h is None:
-                    h = hash_key(key)
+                h = int.from_bytes(md5(key.encode()).digest())
             else:
                 h = self._explicit_hash(explicit, f"records.{i + 1}.member.explicitHashKey")
             checked.append((data, key, size, h))  # type: ignore[arg-type]

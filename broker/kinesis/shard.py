@@ -29,6 +29,7 @@ SEQ_BASE = 49 * 10**54
 _MS_SHIFT = 72
 _INDEX_SHIFT = 48
 _INDEX_MASK = (1 << 24) - 1
+_COUNTER_MASK = (1 << _INDEX_SHIFT) - 1
 #: Every number msgsim mints is below this (so all have 56 digits).
 SEQ_MAX = SEQ_BASE + 10**54
 
@@ -182,6 +183,11 @@ class Shard:
         """Position of the first record with sequence number >= ``seq`` (> with ``after``):
         a bisection, O(log n). ``seq`` must be canonical (56 digits, from :func:`parse_seq`)."""
         records = self.records
+        # Every number minted here has counter = position + 1: try that record first (O(1)).
+        n = int(seq)
+        i = ((n - SEQ_BASE) & _COUNTER_MASK) - 1 - self._offset
+        if self.head <= i < len(records) and records[i]["SequenceNumber"] == seq:
+            return self._offset + i + (1 if after else 0)
         if after:
             i = bisect_right(records, seq, self.head, len(records), key=_seq_key)
         else:
