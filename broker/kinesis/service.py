@@ -47,7 +47,6 @@ from .stream import (
     Consumer,
     Stream,
     hash_key,
-    md5,
     utc_from_ms,
 )
 
@@ -830,7 +829,7 @@ class KinesisService:
             total += size
             explicit = e.get("ExplicitHashKey")
             if explicit is None:
-                h = int.from_bytes(md5(key.encode()).digest())
+                h = hash_key(key)
             else:
                 h = self._explicit_hash(explicit, f"records.{i + 1}.member.explicitHashKey")
             checked.append((data, key, size, h))  # type: ignore[arg-type]

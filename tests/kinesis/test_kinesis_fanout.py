@@ -418,30 +418,9 @@ async def test_subscribe_with_a_consumer_not_active_is_resource_in_use(kin):
         await subscribe(kin, c)
 
 
-async def test_deregistering_the_consumer_ends_its_subscription_with_resource_not_found(kin):
-    s = await make_stream(kin)
-    c = await register(kin, s)
-    events = await subscribe(kin, c)
-    outcome: list[str] = []
-
-    async def run():
-        try:
-            async for _ in events:
-                pass
-        except BrokerError as exc:
-            outcome.append(exc.code)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(run)
-        await trio.sleep(10)
-        await kin.deregister_stream_consumer(ConsumerARN=c)
-    assert outcome == ["ResourceNotFoundException"]
-
-
-async def test_deleting_the_stream_ends_the_subscription_with_resource_not_found(kin):
-    s = await make_stream(kin)
-    c = await register(kin, s)
-    events = await subscribe(kin, c)
+async def how_it_ends(events, action) -> list[str]:
+    """Read ``events`` to their end while ``action()`` runs 10 s in: the error code that ended
+    them, or "ended quietly"."""
     outcome: list[str] = []
 
     async def run():
@@ -456,7 +435,25 @@ async def test_deleting_the_stream_ends_the_subscription_with_resource_not_found
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run)
         await trio.sleep(10)
-        await kin.delete_stream(StreamARN=s, EnforceConsumerDeletion=True)
+        await action()
+    return outcome
+
+
+async def test_deregistering_the_consumer_ends_its_subscription_with_resource_not_found(kin):
+    s = await make_stream(kin)
+    c = await register(kin, s)
+    events = await subscribe(kin, c)
+    outcome = await how_it_ends(events, lambda: kin.deregister_stream_consumer(ConsumerARN=c))
+    assert outcome == ["ResourceNotFoundException"]
+
+
+async def test_deleting_the_stream_ends_the_subscription_with_resource_not_found(kin):
+    s = await make_stream(kin)
+    c = await register(kin, s)
+    events = await subscribe(kin, c)
+    outcome = await how_it_ends(
+        events, lambda: kin.delete_stream(StreamARN=s, EnforceConsumerDeletion=True)
+    )
     assert outcome == ["ResourceNotFoundException"]
 
 
