@@ -331,15 +331,24 @@ class Queue:
             if msg.group_id is not None:
                 self._lane_push(msg)
 
-    def send_plain(self, msg: Message) -> None:
-        """`send` for a standard queue's new message with no delay, dedup or group: the batch
-        fast path."""
-        self._admit(msg)
-        self.n_available += 1
+    def send_plain(self, msgs: list[Message]) -> None:
+        """`send` for new messages of a standard queue with no delay, dedup or group (the batch
+        fast path). They are the newest arrivals: their send time is ``now``, which no stored
+        message's exceeds, so they extend the retention deque in order."""
+        serial = self._serial
+        by_serial = self._by_serial
+        for msg in msgs:
+            serial += 1
+            msg.serial = serial
+            by_serial[serial] = msg
+        self._serial = serial
+        self._arrivals.extend(msgs)
+        self.n_available += len(msgs)
         if self._alo:
-            self._make_available(msg)
+            for msg in msgs:
+                self._make_available(msg)
         else:
-            self._fresh.append(msg)
+            self._fresh.extend(msgs)
 
     def accept_moved(self, msg: Message, now: float, origin: str | None) -> Message:
         """Take in a message moved from another queue (dead-letter redrive or a move task).

@@ -41,7 +41,7 @@ from ..errors import (
     ThrottlingException,
     TooManyEntriesInBatchRequest,
 )
-from ..ids import uuid4_from
+from ..ids import uuid4_batch, uuid4_from
 from ..operation import Job, Park
 from ..params import (
     check_int,
@@ -55,6 +55,7 @@ from ..params import (
 )
 from . import attributes as qattrs
 from .message import (
+    CONTROL_TO_HIGH,
     Message,
     _small_md5,
     attributes_size,
@@ -631,9 +632,9 @@ class SqsService:
         body = p.get("MessageBody")
         if len(p) == 2 and not queue.fifo and type(body) is str and body:
             # Fast path: only the body (plus QueueUrl or the batch entry Id).
-            if body.isascii() and body.isprintable():
+            if body.isascii():
                 data = body.encode()
-                if len(data) <= queue.max_size:
+                if len(data) <= queue.max_size and data.translate(CONTROL_TO_HIGH).isascii():
                     return Message("", body, md5_digest(data), now), queue.delay, None, len(data)
         if body is None or body == "":
             raise MissingParameter("The request must contain the parameter MessageBody.")
@@ -848,11 +849,11 @@ class SqsService:
     def send_message_batch(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
         check_known(p, frozenset({"QueueUrl", "Entries"}), "SendMessageBatch")
         queue = self._ready(p, now)
-        batch = self._batch_entries(p)
         if not queue.fifo and not queue.delay:
-            fast = self._send_plain_batch(queue, batch, now)
+            fast = self._send_plain_batch(queue, p.get("Entries"), now)
             if fast is not None:
                 return fast
+        batch = self._batch_entries(p)
         ids: list[str] = []
         items: list[Any] = []  # a prepared message, or the BrokerError of a failed entry
         total = 0
@@ -896,41 +897,51 @@ class SqsService:
             self.touched.add(queue.uid)
         return {"Successful": ok, "Failed": failed}
 
-    def _send_plain_batch(
-        self, queue: Queue, batch: list[Mapping[str, Any]], now: float
-    ) -> dict[str, Any] | None:
-        """The common batch in one pass: a standard queue without a default delay, and entries
-        that carry only an Id and a printable ASCII MessageBody that fits. Anything else (or a
-        batch over the size limit) answers None before changing anything, and the general path
-        validates it entry by entry with the same outcome."""
-        max_size = queue.max_size
+    def _send_plain_batch(self, queue: Queue, batch: Any, now: float) -> dict[str, Any] | None:
+        """The common batch in one pass: a standard queue without a default delay, and a list of
+        1 to 10 entries that carry only a distinct, well-formed Id and a printable ASCII
+        MessageBody, together within the size limit. Anything else answers None before changing
+        anything, and the general path validates it entry by entry with the same outcome."""
+        if type(batch) is not list or not 0 < len(batch) <= limits.BATCH_ENTRIES_MAX:
+            return None
         total = 0
-        datas: list[bytes] = []
+        seen: set[str] = set()
+        digests: list[bytes] = []
         for entry in batch:
+            if type(entry) is not dict or len(entry) != 2:
+                return None
+            entry_id = entry.get("Id")
             body = entry.get("MessageBody")
             if (
-                len(entry) != 2
+                type(entry_id) is not str
                 or type(body) is not str
                 or not body
+                or entry_id in seen
                 or not body.isascii()
-                or not body.isprintable()
+                or not (
+                    (entry_id.isascii() and entry_id.isalnum() and len(entry_id) <= 80)
+                    or _BATCH_ID.fullmatch(entry_id)
+                )
             ):
                 return None
             data = body.encode()
+            if not data.translate(CONTROL_TO_HIGH).isascii():
+                return None
+            seen.add(entry_id)
             total += len(data)
-            datas.append(data)
-        if total > max_size:
+            digests.append((_small_md5 if len(data) < 4096 else hashlib.md5)(data).digest())
+        if total > queue.max_size:
             return None
-        rng = self.rng
         ok: list[dict[str, Any]] = []
-        plain = queue.send_plain
-        for entry, data in zip(batch, datas, strict=True):
-            digest = (_small_md5 if len(data) < 4096 else hashlib.md5)(data).digest()
-            msg = Message(uuid4_from(rng), entry["MessageBody"], digest, now)
-            plain(msg)
+        msgs: list[Message] = []
+        for entry, digest, message_id in zip(
+            batch, digests, uuid4_batch(self.rng, len(batch)), strict=True
+        ):
+            msgs.append(Message(message_id, entry["MessageBody"], digest, now))
             ok.append(
-                {"MD5OfMessageBody": digest.hex(), "MessageId": msg.message_id, "Id": entry["Id"]}
+                {"MD5OfMessageBody": digest.hex(), "MessageId": message_id, "Id": entry["Id"]}
             )
+        queue.send_plain(msgs)
         self.touched.add(queue.uid)
         return {"Successful": ok, "Failed": []}
 

@@ -406,18 +406,34 @@ async def test_change_visibility_batch_on_message_no_longer_in_flight(autojump_c
 
 _plain_bodies = st.one_of(
     st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40),
+    # All of ASCII: tab, LF, CR and DEL are allowed, the other control characters are not.
+    st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=12),
     st.text(max_size=8),  # non-ASCII, control and forbidden characters take the general path
     st.just("x" * 300_000),  # alone over the 256 KiB limit
     st.just("y" * 30_000),  # ten of these exceed the batch limit together
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(batches=st.lists(st.lists(_plain_bodies, min_size=1, max_size=10), min_size=1, max_size=4))
+# Entry ids: mostly valid and distinct, sometimes repeated, too long or with forbidden characters.
+_entry_ids = st.one_of(
+    st.from_regex(r"[A-Za-z0-9_-]{1,6}", fullmatch=True),
+    st.sampled_from(["e0", "x" * 80, "x" * 81, "", "a.b", "\u00e9", "\u0661"]),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batches=st.lists(
+        st.lists(st.tuples(_entry_ids, _plain_bodies), min_size=0, max_size=11),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_plain_batches_answer_as_the_general_path(batches):
     """SendMessageBatch of bare Id+MessageBody entries (served by a one-pass fast path) gives the
-    same Successful/Failed entries, message ids and queue contents as the same batch sent with an
-    explicit DelaySeconds=0 on each entry (served entry by entry), for the same seed."""
+    same Successful/Failed entries, errors, message ids and queue contents as the same batch sent
+    with an explicit DelaySeconds=0 on each entry (served entry by entry), for the same seed:
+    also for empty and 11-entry batches, repeated or malformed ids and forbidden characters."""
 
     async def run(extra: dict) -> list:
         transcript: list = []
@@ -425,9 +441,7 @@ def test_plain_batches_answer_as_the_general_path(batches):
             sqs = InProcessClient(b).client("sqs")
             url = await make_queue(sqs)
             for bodies in batches:
-                entries = [
-                    {"Id": f"e{i}", "MessageBody": body, **extra} for i, body in enumerate(bodies)
-                ]
+                entries = [{"Id": i, "MessageBody": body, **extra} for i, body in bodies]
                 try:
                     transcript.append(await sqs.send_message_batch(QueueUrl=url, Entries=entries))
                 except BrokerError as err:

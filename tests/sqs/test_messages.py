@@ -13,10 +13,13 @@ import struct
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqs_helpers import counts
 
 from adapters import InProcessClient
 from broker import Broker, BrokerError
+from broker.sqs.message import first_forbidden_char
 
 DAY = 86_400
 
@@ -177,7 +180,7 @@ async def test_empty_message_body_is_rejected(autojump_clock, sqs):
 
 @pytest.mark.parametrize(
     "body",
-    ["a\x00b", "bell\x08", "unit\x1fsep", "x\ufffe", "x\uffff", "\x0b", "\x0c"],
+    ["a\x00b", "bell\x08", "unit\x1fsep", "x\ufffe", "x\uffff", "\x0b", "\x0c", "\ud800"],
 )
 async def test_characters_outside_the_allowed_set_are_invalid_message_contents(
     autojump_clock, sqs, body
@@ -191,6 +194,25 @@ async def test_characters_outside_the_allowed_set_are_invalid_message_contents(
     assert await counts(sqs, url) == (0, 0, 0)
 
 
+@settings(max_examples=300, deadline=None)
+@given(body=st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
+def test_first_forbidden_char_agrees_with_the_allowed_ranges(body):
+    """AWS's allowed set (#x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF) decides, also
+    on the ASCII shortcut: DEL is allowed, the other C0 controls are not."""
+    model = next((c for c in body if not _aws_allowed(c)), None)
+    assert first_forbidden_char(body) == model
+
+
+def _aws_allowed(c: str) -> bool:
+    o = ord(c)
+    return (
+        o in (0x9, 0xA, 0xD)
+        or 0x20 <= o <= 0xD7FF
+        or 0xE000 <= o <= 0xFFFD
+        or 0x10000 <= o <= 0x10FFFF
+    )
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -200,6 +222,7 @@ async def test_characters_outside_the_allowed_set_are_invalid_message_contents(
         "\U00010000\U0010ffff",
         "caf\u00e9 \u65e5\u672c",
         " ",
+        "delete \x7f is allowed",
     ],
 )
 async def test_allowed_characters_round_trip_with_matching_md5(autojump_clock, sqs, body):
