@@ -899,8 +899,8 @@ class SqsService:
 
     def _send_plain_batch(self, queue: Queue, batch: Any, now: float) -> dict[str, Any] | None:
         """The common batch in one pass: a standard queue without a default delay, and a list of
-        1 to 10 entries that carry only a distinct, well-formed Id and a printable ASCII
-        MessageBody, together within the size limit. Anything else answers None before changing
+        1 to 10 entries that carry only a distinct, well-formed Id and an ASCII MessageBody
+        without forbidden control characters, together within the size limit. Anything else answers None before changing
         anything, and the general path validates it entry by entry with the same outcome."""
         if type(batch) is not list or not 0 < len(batch) <= limits.BATCH_ENTRIES_MAX:
             return None
