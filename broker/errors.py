@@ -155,3 +155,11 @@ ExpiredIteratorException = _define("ExpiredIteratorException")
 ExpiredNextTokenException = _define("ExpiredNextTokenException")
 LimitExceededException = _define("LimitExceededException")
 ValidationException = _define("ValidationException")
+
+# Lambda
+InvalidParameterValueException = _define("InvalidParameterValueException")
+ResourceConflictException = _define("ResourceConflictException", status=409)
+TooManyRequestsException = _define("TooManyRequestsException", status=429)
+RequestTooLargeException = _define("RequestTooLargeException", status=413)
+InvalidRequestContentException = _define("InvalidRequestContentException")
+ServiceException = _define("ServiceException", sender_fault=False, status=500)

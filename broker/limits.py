@@ -155,3 +155,45 @@ KINESIS_TAGS_PER_CALL = 10
 KINESIS_TAG_KEY_MAX = 128
 KINESIS_TAG_VALUE_MAX = 256
 KINESIS_CONSUMER_NAME_MAX = 128
+
+# ---------------------------------------------------------------------------- Lambda
+LAMBDA_FUNCTION_NAME_MAX = 64  # a bare name; ARNs may be longer
+LAMBDA_TIMEOUT_DEFAULT = 3  # seconds
+LAMBDA_TIMEOUT_MIN = 1
+LAMBDA_TIMEOUT_MAX = 900
+LAMBDA_MEMORY_DEFAULT = 128  # MB
+LAMBDA_MEMORY_MIN = 128
+LAMBDA_MEMORY_MAX = 10_240
+LAMBDA_ENVIRONMENT_MAX_BYTES = 4_096  # all variables together
+LAMBDA_SYNC_PAYLOAD_MAX = 6_291_456  # 6 MB, request and response of a RequestResponse invoke
+LAMBDA_ASYNC_PAYLOAD_MAX = 1_048_576  # 1 MB for InvocationType=Event (256 KB before late 2025)
+LAMBDA_LOG_TAIL_BYTES = 4_096  # LogType=Tail returns the last 4 KB of the log
+LAMBDA_ACCOUNT_CONCURRENCY_DEFAULT = 1_000  # ConcurrentExecutions, per region
+LAMBDA_UNRESERVED_CONCURRENCY_MIN = 100  # reserved concurrency must leave this much unreserved
+# Asynchronous invocation (PutFunctionEventInvokeConfig).
+LAMBDA_ASYNC_RETRY_ATTEMPTS_DEFAULT = 2
+LAMBDA_ASYNC_RETRY_ATTEMPTS_MAX = 2
+LAMBDA_EVENT_AGE_DEFAULT = 21_600  # MaximumEventAgeInSeconds: 6 hours
+LAMBDA_EVENT_AGE_MIN = 60
+LAMBDA_EVENT_AGE_MAX = 21_600
+#: Delays before the 2nd and 3rd attempt of an async event after a function error.
+LAMBDA_ASYNC_RETRY_DELAYS = (60, 120)
+#: A throttled async event is retried with exponential backoff from 1 s up to 5 minutes.
+LAMBDA_ASYNC_THROTTLE_BACKOFF_MIN = 1
+LAMBDA_ASYNC_THROTTLE_BACKOFF_MAX = 300
+# Event source mappings.
+LAMBDA_ESM_BATCH_SIZE_MAX = 10_000
+LAMBDA_ESM_SQS_BATCH_SIZE_DEFAULT = 10
+LAMBDA_ESM_SQS_FIFO_BATCH_SIZE_MAX = 10
+LAMBDA_ESM_KINESIS_BATCH_SIZE_DEFAULT = 100
+LAMBDA_ESM_BATCHING_WINDOW_MAX = 300
+LAMBDA_ESM_SQS_MAX_CONCURRENCY_MIN = 2
+LAMBDA_ESM_SQS_MAX_CONCURRENCY_MAX = 1_000
+LAMBDA_ESM_SQS_INITIAL_POLLERS = 5  # an SQS mapping starts with five concurrent batches
+LAMBDA_ESM_SQS_SCALE_UP_PER_MINUTE = 300  # ... and adds up to 300 a minute while messages remain
+LAMBDA_ESM_PARALLELIZATION_MAX = 10
+LAMBDA_ESM_RETRY_ATTEMPTS_MAX = 10_000
+LAMBDA_ESM_RECORD_AGE_MIN = 60
+LAMBDA_ESM_RECORD_AGE_MAX = 604_800
+LAMBDA_ESM_TUMBLING_WINDOW_MAX = 900
+LAMBDA_ESM_FILTERS_MAX = 5

@@ -19,10 +19,13 @@ from typing import Any
 
 import httpx
 import trio
+import trio.testing
 
 from . import limits
 from .clock import Epoch
 from .errors import BrokerError, InternalFailure, InvalidAction, InvalidParameterValue
+from .functions.runner import FunctionRunner
+from .functions.service import LambdaOptions, LambdaService, RunHandler
 from .kinesis.fanout import ShardFeed, Subscribe
 from .kinesis.service import KinesisOptions, KinesisService
 from .operation import Job, Park
@@ -47,6 +50,7 @@ class Broker:
         sqs_options: SqsOptions,
         sns_options: SnsOptions | None = None,
         kinesis_options: KinesisOptions | None = None,
+        lambda_options: LambdaOptions | None = None,
     ) -> None:
         self.seed = seed
         #: The broker's one source of randomness: ids, receipt handles, sampling.
@@ -69,7 +73,24 @@ class Broker:
         self.kinesis = KinesisService(
             epoch=epoch, region=region, account_id=account_id, options=kinesis_options
         )
-        self.services: dict[str, Any] = {"sqs": self.sqs, "sns": self.sns, "kinesis": self.kinesis}
+        self.functions = LambdaService(
+            rng=self.rng,
+            epoch=epoch,
+            region=region,
+            account_id=account_id,
+            options=lambda_options,
+            queue_exists=self.sqs.queue_by_arn,
+            stream_exists=self.kinesis.stream_by_arn,
+            topic_exists=lambda arn: arn in self.sns.topics,
+        )
+        self.sns.invoke_lambda = self.functions.invoke_event
+        self.runner = FunctionRunner(self, self.functions)
+        self.services: dict[str, Any] = {
+            "sqs": self.sqs,
+            "sns": self.sns,
+            "kinesis": self.kinesis,
+            "lambda": self.functions,
+        }
         self._lots: dict[tuple[str, Any], trio.lowlevel.ParkingLot] = {}
         self.requests = 0
         # SNS deliveries: HTTP POSTs in flight, the retry timer and settle()'s waiters.
@@ -92,6 +113,7 @@ class Broker:
         enforce_throughput: bool | None = None,
         sns_options: SnsOptions | None = None,
         kinesis_options: KinesisOptions | None = None,
+        lambda_options: LambdaOptions | None = None,
     ) -> AsyncIterator[Broker]:
         """Run a broker for the duration of the ``async with`` block.
 
@@ -103,7 +125,12 @@ class Broker:
         once, in send order. ``enforce_throughput`` applies throughput quotas: True or False for
         every service; None (the default) leaves SQS FIFO quotas off and Kinesis shard limits on
         (as ``kinesis_options`` says, when given). ``sns_options`` raises SNS's adjustable quotas
-        (topics, filter policies); ``kinesis_options`` tunes Kinesis (delays, quotas).
+        (topics, filter policies); ``kinesis_options`` tunes Kinesis (delays, quotas);
+        ``lambda_options`` tunes functions (account concurrency, cold starts, mapping delays).
+
+        While the broker runs, ``sys.stdout`` is a proxy that captures what Lambda handlers print
+        (per invocation) and passes everything else through; a root logging handler does the same
+        for handlers' log records.
         """
         if kinesis_options is None:
             kinesis_options = KinesisOptions()
@@ -121,11 +148,15 @@ class Broker:
                 ),
                 sns_options=sns_options,
                 kinesis_options=kinesis_options,
+                lambda_options=lambda_options,
             )
             nursery.start_soon(broker._retry_timer)
+            nursery.start_soon(broker.runner.dispatcher)
+            broker.runner.install()
             try:
                 yield broker
             finally:
+                broker.runner.uninstall()
                 nursery.cancel_scope.cancel()
                 if broker._http is not None:
                     with trio.CancelScope(shield=True):
@@ -162,6 +193,10 @@ class Broker:
                 self._start_jobs(service, svc)
             if svc is self.sns:
                 self._after_sns()
+            elif svc is self.functions:
+                self.runner.after_call()
+        if type(result) is RunHandler:
+            return await self.runner.invoke_sync(result)
         if type(result) is Park:
             return await self._park(service, svc, result)
         if type(result) is Subscribe:
@@ -234,6 +269,8 @@ class Broker:
         sqs = self.sqs
         if sqs.touched:
             self._wake("sqs", sqs)
+        if self.functions.kicked or self.functions.outbox:
+            self.runner.after_call()
         sns = self.sns
         if sns.outbound:
             requests, sns.outbound = sns.outbound, []
@@ -290,22 +327,43 @@ class Broker:
             self._after_sns()
 
     async def settle(self) -> None:
-        """Return once every delivery due by now has been made or has failed into its retry
-        schedule: publish, ``await broker.settle()``, then assert -- no sleeping or polling.
+        """Return once every delivery and invocation due by now has been made or has failed
+        into its retry schedule: publish or send, ``await broker.settle()``, then assert -- no
+        sleeping or polling. That covers SNS deliveries, async Lambda events whose time has
+        come, mapping pollers with messages or records to take, and handlers in progress.
         Retries scheduled for later are not waited for (advance the clock for those)."""
         sns = self.sns
+        runner = self.runner
         while True:
             now = trio.current_time()
             sns.run_due(now)
             self._after_sns()
+            runner.after_call()
             if self._inflight:
                 await self._idle.park()
                 continue
+            if runner.busy:
+                await runner.wait_idle()
+                continue
             due = sns.next_due()
-            if due is None or due > trio.current_time():
-                await trio.lowlevel.checkpoint()
-                if not self._inflight and not sns.outbound:
-                    return
+            if due is not None and due <= trio.current_time():
+                continue
+            lambda_due = self.functions.async_queue.next_due()
+            if lambda_due is not None and lambda_due <= trio.current_time():
+                await trio.lowlevel.checkpoint()  # the dispatcher takes it from here
+                if runner.busy:
+                    continue
+            # Let every task that can run without the clock moving (pollers woken by a send,
+            # the dispatcher) run until all are blocked again.
+            await trio.testing.wait_all_tasks_blocked()
+            if (
+                not self._inflight
+                and not sns.outbound
+                and not runner.busy
+                and not self.functions.kicked
+                and not self.functions.outbox
+            ):
+                return
 
 
 class EventStream:

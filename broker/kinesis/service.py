@@ -1032,6 +1032,57 @@ class KinesisService:
             out["MillisBehindLatest"] = self.millis_behind(shard, pos, now)
         return out
 
+    # ------------------------------------------------------------------ Lambda event source mappings
+    # A mapping reads a shard by position, not by iterator: its reader may wait for hours, and an
+    # iterator would expire after 5 minutes. Reads still take the shard's read budget.
+    def stream_by_arn(self, arn: str, now: float) -> Stream | None:
+        m = _ARN_RE.match(arn)
+        if m is None or m.group(1) != self.region or m.group(2) != self.account_id:
+            return None
+        stream = self._lookup(m.group(3), now)
+        return stream if stream is not None and stream.readable else None
+
+    def shards_of(self, stream: Stream, now: float) -> list[Shard]:
+        """The stream's shards still within retention, parents before children."""
+        for shard in stream.shards.values():
+            shard.trim(now - stream.retention)
+        return sorted(stream.shards.values(), key=lambda s: s.index)
+
+    def shard_known(self, stream: Stream, shard_id: str, now: float) -> bool:
+        return shard_id in stream.shards
+
+    def start_position(
+        self, stream: Stream, shard: Shard, kind: str, timestamp: float | None, now: float
+    ) -> int:
+        """Where a mapping starts reading a shard: TRIM_HORIZON, LATEST or AT_TIMESTAMP (Unix
+        seconds)."""
+        shard.trim(now - stream.retention)
+        if kind == "TRIM_HORIZON":
+            return shard.start_pos
+        if kind == "AT_TIMESTAMP" and timestamp is not None:
+            return shard.pos_at_time(datetime.fromtimestamp(timestamp, tz=UTC))
+        return shard.end_pos
+
+    def read_for_mapping(
+        self, stream: Stream, shard: Shard, pos: int, now: float, limit: int = 10_000
+    ) -> dict[str, Any]:
+        """GetRecords by position: Records, Next (None at the end of a closed shard) and
+        MillisBehindLatest. Raises ProvisionedThroughputExceededException like GetRecords."""
+        if self.options.enforce_throughput and not shard.admit_read(now):
+            raise ProvisionedThroughputExceededException(self._throttled(stream, shard))
+        shard.trim(now - stream.retention)
+        pos = max(pos, shard.start_pos)
+        records, pos, nbytes = shard.read(pos, limit, limits.KINESIS_GET_RECORDS_MAX_BYTES)
+        if nbytes:
+            shard.charge_read(nbytes)
+        if not shard.is_open and pos >= shard.end_pos:
+            return {"Records": records, "Next": None, "MillisBehindLatest": 0}
+        return {
+            "Records": records,
+            "Next": pos,
+            "MillisBehindLatest": self.millis_behind(shard, pos, now),
+        }
+
     # ------------------------------------------------------------------ resharding
     def _reshardable(self, stream: Stream, op: str) -> None:
         self._must_be_active(stream)

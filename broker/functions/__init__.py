@@ -1,0 +1,1 @@
+"""Lambda-style functions: configuration, invocation (sync, async) and event source mappings."""

@@ -1,0 +1,259 @@
+"""The sans-IO state of Lambda-style functions: configuration, concurrency, execution
+environments, the per-function queue of asynchronous events, and metrics.
+
+Nothing here runs a handler, awaits or reads a clock: methods take ``now``. The runtime
+(:mod:`broker.functions.runner`) runs handlers and reports each :class:`~.outcome.Outcome` back.
+
+Concurrency follows Lambda: an account limit (ConcurrentExecutions, 1,000 by default) shared by
+every function without reserved concurrency; a function with reserved concurrency N can run at
+most N at once and those N are set aside from the shared pool, which must keep at least 100.
+
+Execution environments follow Lambda's reuse model: an invocation takes an idle (warm)
+environment of its function if there is one, else it creates a new one (a cold start, with the
+configured cold-start delay). An environment idle for longer than the reap interval is gone.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Any
+
+from .. import limits
+from .outcome import Outcome
+
+# -- the life of an asynchronous event (InvocationType=Event, SNS, destinations) -------------------
+QUEUED = "QUEUED"  # waiting in the function's internal queue until its due time
+RUNNING = "RUNNING"  # a handler is running it
+SUCCEEDED = "SUCCEEDED"  # a run succeeded (OnSuccess destination, if any)
+RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"  # the last allowed attempt failed (OnFailure / DLQ)
+EXPIRED = "EXPIRED"  # older than MaximumEventAgeInSeconds before it could run (OnFailure / DLQ)
+DROPPED = "DROPPED"  # the function was deleted with the event still queued
+
+#: Allowed moves of an async event. Terminal states have no way out.
+EVENT_TRANSITIONS: dict[str, frozenset[str]] = {
+    QUEUED: frozenset({RUNNING, EXPIRED, DROPPED}),
+    RUNNING: frozenset({QUEUED, SUCCEEDED, RETRIES_EXHAUSTED, EXPIRED}),
+    SUCCEEDED: frozenset(),
+    RETRIES_EXHAUSTED: frozenset(),
+    EXPIRED: frozenset(),
+    DROPPED: frozenset(),
+}
+
+
+class IllegalEventTransition(RuntimeError):
+    """An async event was asked to make a move its lifecycle table does not allow (a defect)."""
+
+
+class AsyncEvent:
+    """One event in a function's internal queue."""
+
+    __slots__ = (
+        "attempts",
+        "due",
+        "enqueued_at",
+        "function",
+        "payload",
+        "request_id",
+        "seq",
+        "state",
+        "throttles",
+    )
+
+    def __init__(
+        self, function: Function, payload: Any, request_id: str, now: float, seq: int
+    ) -> None:
+        self.function = function
+        self.payload = payload  # the decoded JSON event
+        self.request_id = request_id
+        self.enqueued_at = now
+        self.due = now
+        self.seq = seq
+        self.attempts = 0  # handler runs so far (throttles are not attempts)
+        self.throttles = 0
+        self.state = QUEUED
+
+    def move(self, new_state: str) -> None:
+        if new_state not in EVENT_TRANSITIONS[self.state]:
+            raise IllegalEventTransition(
+                f"async event {self.request_id}: {self.state} -> {new_state}"
+            )
+        self.state = new_state
+
+    def __lt__(self, other: AsyncEvent) -> bool:  # heap order: due time, then arrival
+        return (self.due, self.seq) < (other.due, other.seq)
+
+
+class Metrics:
+    """Per-function counters, as CloudWatch would show them (plus a few msgsim extras)."""
+
+    __slots__ = (
+        "async_events_dropped",
+        "async_events_received",
+        "cold_starts",
+        "concurrent_executions",
+        "dead_lettered",
+        "destination_deliveries",
+        "destination_failures",
+        "duration_max",
+        "duration_total",
+        "errors",
+        "invocations",
+        "max_concurrent_executions",
+        "max_event_age",
+        "throttles",
+        "timeouts",
+    )
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+        self.duration_total = 0.0
+        self.duration_max = 0.0
+        self.max_event_age = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        n = self.invocations
+        return {
+            "Invocations": self.invocations,
+            "Errors": self.errors,
+            "Timeouts": self.timeouts,
+            "Throttles": self.throttles,
+            "DurationAverageMs": round(self.duration_total * 1000 / n, 3) if n else 0.0,
+            "DurationMaxMs": round(self.duration_max * 1000, 3),
+            "ConcurrentExecutions": self.concurrent_executions,
+            "MaxConcurrentExecutions": self.max_concurrent_executions,
+            "ColdStarts": self.cold_starts,
+            "AsyncEventsReceived": self.async_events_received,
+            "AsyncEventsDropped": self.async_events_dropped,
+            "AsyncEventAgeMaxMs": round(self.max_event_age * 1000, 3),
+            "DeadLetteredEvents": self.dead_lettered,
+            "DestinationDeliveries": self.destination_deliveries,
+            "DestinationDeliveryFailures": self.destination_failures,
+        }
+
+
+class Function:
+    """One function ($LATEST only: versions and aliases are not modelled)."""
+
+    def __init__(self, name: str, arn: str, config: dict[str, Any], handler: Any) -> None:
+        self.name = name
+        self.arn = arn
+        #: FunctionConfiguration as GetFunction shows it (kept current by the service).
+        self.config = config
+        #: The handler: a callable, or an import string resolved by the runtime on first use.
+        self.handler = handler
+        self.resolved: Any = None
+        self.reserved: int | None = None  # ReservedConcurrentExecutions
+        self.event_invoke_config: dict[str, Any] | None = None
+        self.tags: dict[str, str] = {}
+        self.running = 0  # handlers running now (concurrency in use)
+        self.metrics = Metrics()
+        self.deleted = False
+        # Execution environments: idle ones as (idle since, environment id), most recent last.
+        self.idle_envs: deque[tuple[float, int]] = deque()
+        self.env_count = 0
+        # Recent invocations with their captured logs (newest last), for ListFunctionInvocations.
+        self.recent: deque[dict[str, Any]] = deque(maxlen=100)
+
+    @property
+    def timeout(self) -> int:
+        return self.config["Timeout"]
+
+    @property
+    def max_retries(self) -> int:
+        cfg = self.event_invoke_config
+        if cfg is None or "MaximumRetryAttempts" not in cfg:
+            return limits.LAMBDA_ASYNC_RETRY_ATTEMPTS_DEFAULT
+        return cfg["MaximumRetryAttempts"]
+
+    @property
+    def max_event_age(self) -> int:
+        cfg = self.event_invoke_config
+        if cfg is None or "MaximumEventAgeInSeconds" not in cfg:
+            return limits.LAMBDA_EVENT_AGE_DEFAULT
+        return cfg["MaximumEventAgeInSeconds"]
+
+    def destination(self, condition: str) -> str | None:
+        """The OnSuccess or OnFailure destination ARN of the async invoke config."""
+        cfg = self.event_invoke_config
+        if not cfg:
+            return None
+        dest = cfg.get("DestinationConfig", {}).get(condition, {})
+        return dest.get("Destination")
+
+    # -- execution environments -------------------------------------------------------------
+    def take_environment(self, now: float, reap_after: float) -> tuple[int, bool]:
+        """An environment for one invocation: (id, cold). Reaps environments idle too long."""
+        idle = self.idle_envs
+        while idle and idle[0][0] + reap_after <= now:
+            idle.popleft()
+        if idle:
+            return idle.pop()[1], False
+        self.env_count += 1
+        return self.env_count, True
+
+    def release_environment(self, env_id: int, now: float) -> None:
+        self.idle_envs.append((now, env_id))
+
+    def record(self, outcome: Outcome) -> None:
+        m = self.metrics
+        m.invocations += 1
+        if outcome.failed:
+            m.errors += 1
+            if outcome.status == "timeout":
+                m.timeouts += 1
+        m.duration_total += outcome.duration
+        if outcome.duration > m.duration_max:
+            m.duration_max = outcome.duration
+
+
+class AsyncQueue:
+    """Every function's queued async events, by due time (one heap for the account: the runtime
+    has one dispatcher). Events of a deleted function are dropped lazily."""
+
+    def __init__(self) -> None:
+        self._heap: list[AsyncEvent] = []
+        self._seq = 0
+        self.queued = 0
+
+    def __len__(self) -> int:
+        return self.queued
+
+    def push(self, function: Function, payload: Any, request_id: str, now: float) -> AsyncEvent:
+        self._seq += 1
+        event = AsyncEvent(function, payload, request_id, now, self._seq)
+        heapq.heappush(self._heap, event)
+        self.queued += 1
+        function.metrics.async_events_received += 1
+        return event
+
+    def requeue(self, event: AsyncEvent, due: float) -> None:
+        event.move(QUEUED)
+        event.due = due
+        self._seq += 1
+        event.seq = self._seq
+        heapq.heappush(self._heap, event)
+        self.queued += 1
+
+    def next_due(self) -> float | None:
+        return self._heap[0].due if self._heap else None
+
+    def pop_due(self, now: float) -> AsyncEvent | None:
+        """The next event due by ``now`` (dropping those of deleted functions), or None."""
+        heap = self._heap
+        while heap and heap[0].due <= now:
+            event = heapq.heappop(heap)
+            self.queued -= 1
+            if event.function.deleted:
+                event.move(DROPPED)
+                event.function.metrics.async_events_dropped += 1
+                continue
+            return event
+        return None
+
+    def defer(self, events: list[AsyncEvent]) -> None:
+        """Put back events popped but not started (no concurrency free), unchanged."""
+        for event in events:
+            heapq.heappush(self._heap, event)
+            self.queued += 1

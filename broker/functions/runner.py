@@ -1,0 +1,854 @@
+"""The runtime half of Lambda: runs handlers, drains the async queue, runs event source mappings.
+
+Handlers run on the trio thread (DESIGN.md: under the autojump clock a thread would let the clock
+jump while it runs). A plain ``def`` handler runs to completion; an ``async def`` handler is
+awaited and is cancelled when it outlives the function's Timeout, which counts as a timeout
+error. A plain handler cannot be stopped midway: one that ran longer than the Timeout on the
+broker's clock is counted as a timeout and its result discarded.
+
+Output a handler prints, and what it logs through :mod:`logging`, is captured per invocation
+(a context variable selects the invocation, so concurrent handlers never mix their logs).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import importlib
+import inspect
+import io
+import json
+import logging
+import math
+import sys
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..errors import BrokerError
+from ..filters import FilterPolicy
+from .mappings import EventSourceMapping
+from .model import AsyncEvent, Function
+from .outcome import FUNCTION_ERROR, OK, THROTTLED, TIMEOUT, Outcome
+from .service import Delivery, LambdaService, RunHandler, iso_z
+
+if TYPE_CHECKING:
+    from ..runtime import Broker
+
+log = logging.getLogger("msgsim.functions")
+
+_capture: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "msgsim_lambda_log", default=None
+)
+_request: contextvars.ContextVar[str] = contextvars.ContextVar("msgsim_lambda_request", default="")
+
+
+class _StdoutProxy(io.TextIOBase):
+    """sys.stdout while a broker runs: an invocation's prints go to its log, others through."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        buf = _capture.get()
+        if buf is None:
+            return self.target.write(text)
+        buf.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if _capture.get() is None:
+            self.target.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _LogHandler(logging.Handler):
+    """Lambda's Python runtime writes log records into the function's log stream as
+    ``[LEVEL]\\t<timestamp>\\t<request id>\\t<message>``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        buf = _capture.get()
+        if buf is None:
+            return
+        try:
+            text = record.getMessage()
+        except Exception:
+            text = str(record.msg)
+        buf.append(f"[{record.levelname}]\t{_request.get()}\t{text}\n")
+
+
+class LambdaContext:
+    """What Lambda's Python context object offers."""
+
+    def __init__(
+        self,
+        fn: Function,
+        request_id: str,
+        deadline: float,
+        client_context: Any = None,
+    ) -> None:
+        self.function_name = fn.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = fn.arn
+        self.memory_limit_in_mb = str(fn.config["MemorySize"])
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{fn.name}"
+        self.log_stream_name = f"2025/01/01/[$LATEST]{request_id.replace('-', '')}"
+        self.identity = None
+        self.client_context = client_context
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function's Timeout, on the broker's clock."""
+        return max(0, int((self._deadline - trio.current_time()) * 1000))
+
+
+def _resolve(fn: Function) -> Callable[..., Any]:
+    handler = fn.handler
+    if callable(handler):
+        return handler
+    if fn.resolved is not None:
+        return fn.resolved
+    if ":" in handler:
+        module_name, _, attr = handler.partition(":")
+    else:
+        module_name, _, attr = handler.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise _HandlerError(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+        ) from None
+    target: Any = module
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise _HandlerError(
+                "Runtime.HandlerNotFound", f"Handler '{attr}' missing on module '{module_name}'"
+            )
+    if not callable(target):
+        raise _HandlerError(
+            "Runtime.HandlerNotFound", f"Handler '{attr}' on module '{module_name}' is not callable"
+        )
+    fn.resolved = target
+    return target
+
+
+class _HandlerError(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+
+class FunctionRunner:
+    """Owned by the Broker; runs everything the Lambda service decides."""
+
+    def __init__(self, broker: Broker, svc: LambdaService) -> None:
+        self.broker = broker
+        self.svc = svc
+        self.busy = 0  # handlers running (settle waits for them)
+        self._idle = trio.lowlevel.ParkingLot()
+        self._kick = trio.Event()
+        self._stdout: _StdoutProxy | None = None
+        self._log_handler: _LogHandler | None = None
+        self._mapping_changed: dict[str, trio.Event] = {}
+
+    # ------------------------------------------------------------------ lifetime
+    def install(self) -> None:
+        """Start capturing handler output (sys.stdout proxy, a root logging handler)."""
+        self._stdout = _StdoutProxy(sys.stdout)
+        sys.stdout = self._stdout  # type: ignore[assignment]
+        self._log_handler = _LogHandler()
+        logging.getLogger().addHandler(self._log_handler)
+
+    def uninstall(self) -> None:
+        if self._stdout is not None and sys.stdout is self._stdout:
+            sys.stdout = self._stdout.target
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+
+    def after_call(self) -> None:
+        """Apply what a Lambda operation (or an SNS delivery) asked for."""
+        svc = self.svc
+        if svc.kicked:
+            svc.kicked = False
+            self._kick.set()
+        if svc.new_mappings:
+            mappings, svc.new_mappings = svc.new_mappings, []
+            for mapping in mappings:
+                starter = self._sqs_mapping if mapping.kind == "sqs" else self._kinesis_mapping
+                self.broker._nursery.start_soon(starter, mapping)
+        for mapping in svc.mappings.values():
+            event = self._mapping_changed.get(mapping.uuid)
+            if event is not None and mapping.version != getattr(event, "version", -1):
+                event.set()
+        if svc.outbox:
+            deliveries, svc.outbox = svc.outbox, []
+            for delivery in deliveries:
+                self.broker._nursery.start_soon(self._deliver, delivery)
+
+    async def wait_idle(self) -> None:
+        """Until no handler is running."""
+        if self.busy:
+            await self._idle.park()
+
+    # ------------------------------------------------------------------ running a handler
+    async def run(
+        self,
+        fn: Function,
+        event: Any,
+        request_id: str,
+        source: str,
+        client_context: Any = None,
+    ) -> tuple[Outcome, str]:
+        """Run ``fn``'s handler once (concurrency already taken). Returns the outcome and the
+        invocation's log text (START/END/REPORT lines included, as Lambda writes them)."""
+        svc = self.svc
+        self.busy += 1
+        buf: list[str] = []
+        token = _capture.set(buf)
+        rtoken = _request.set(request_id)
+        start = trio.current_time()
+        try:
+            env_id, cold = fn.take_environment(start, svc.options.environment_idle)
+            init = 0.0
+            if cold:
+                fn.metrics.cold_starts += 1
+                if svc.options.cold_start > 0:
+                    await trio.sleep(svc.options.cold_start)
+                    init = svc.options.cold_start
+            began = trio.current_time()
+            deadline = began + fn.timeout
+            context = LambdaContext(fn, request_id, deadline, client_context)
+            outcome = await self._call(fn, event, context, request_id, deadline, buf)
+            end = trio.current_time()
+            outcome.duration = end - began
+            outcome.request_id = request_id
+            fn.release_environment(env_id, end)
+        finally:
+            _capture.reset(token)
+            _request.reset(rtoken)
+            self.busy -= 1
+            if not self.busy:
+                self._idle.unpark_all()
+        fn.record(outcome)
+        ms = outcome.duration * 1000
+        text = (
+            f"START RequestId: {request_id} Version: $LATEST\n"
+            + "".join(buf)
+            + f"END RequestId: {request_id}\n"
+            + f"REPORT RequestId: {request_id}\tDuration: {ms:.2f} ms\tBilled Duration: "
+            f"{max(1, math.ceil(ms))} ms\tMemory Size: {fn.config['MemorySize']} MB"
+            + (f"\tInit Duration: {init * 1000:.2f} ms" if init else "")
+            + "\n"
+        )
+        fn.recent.append(
+            {
+                "RequestId": request_id,
+                "Source": source,
+                "Status": outcome.status,
+                "StartTime": svc.epoch.wall(start),
+                "DurationMs": round(ms, 3),
+                "ColdStart": cold,
+                "ErrorType": outcome.error_type,
+                "Log": text,
+            }
+        )
+        return outcome, text
+
+    async def _call(
+        self,
+        fn: Function,
+        event: Any,
+        context: LambdaContext,
+        request_id: str,
+        deadline: float,
+        buf: list[str],
+    ) -> Outcome:
+        try:
+            with trio.move_on_at(deadline) as scope:
+                handler = _resolve(fn)
+                result = handler(event, context)
+                if inspect.isawaitable(result):
+                    result = await result
+            if scope.cancelled_caught or trio.current_time() > deadline:
+                message = (
+                    f"RequestId: {request_id} Error: Task timed out after {fn.timeout:.2f} seconds"
+                )
+                buf.append(f"{message}\n")
+                return Outcome(TIMEOUT, error_type="Sandbox.Timedout", error_message=message)
+            try:
+                payload = json.loads(json.dumps(result))
+            except (TypeError, ValueError) as exc:
+                return Outcome(
+                    FUNCTION_ERROR,
+                    error_type="Runtime.MarshalError",
+                    error_message=f"Unable to marshal response: {exc}",
+                )
+            return Outcome(OK, payload)
+        except _HandlerError as exc:
+            buf.append(f"[ERROR] {exc.error_type}: {exc.message}\n")
+            return Outcome(FUNCTION_ERROR, error_type=exc.error_type, error_message=exc.message)
+        except (Exception, SystemExit) as exc:
+            if isinstance(exc, SystemExit):
+                error_type = "Runtime.ExitError"
+                message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {exc.code}"
+                stack: list[str] = []
+            else:
+                error_type = type(exc).__name__
+                message = str(exc)
+                stack = traceback.format_tb(exc.__traceback__)[1:]
+            buf.append(
+                f"[ERROR] {error_type}: {message}\nTraceback (most recent call last):\n"
+                + "".join(stack)
+            )
+            return Outcome(
+                FUNCTION_ERROR, error_type=error_type, error_message=message, stack_trace=stack
+            )
+
+    async def invoke_sync(self, run: RunHandler) -> dict[str, Any]:
+        fn = run.function
+        reason = self.svc.acquire(fn)
+        if reason is not None:
+            raise self.svc.throttled_error(fn, reason)
+        try:
+            outcome, text = await self.run(
+                fn, run.event, run.request_id, "sync", run.client_context
+            )
+        finally:
+            self.svc.release(fn)
+        return self.svc.finish_sync(run, outcome, text)
+
+    async def invoke_batch(self, fn: Function, event: Any, source: str) -> Outcome:
+        """A poller's synchronous invocation: a THROTTLED outcome when no concurrency is free."""
+        reason = self.svc.acquire(fn)
+        if reason is not None:
+            return Outcome(THROTTLED, error_type="TooManyRequestsException", error_message=reason)
+        try:
+            outcome, _ = await self.run(fn, event, self._request_id(), source)
+        finally:
+            self.svc.release(fn)
+        return outcome
+
+    def _request_id(self) -> str:
+        from ..ids import uuid4_from
+
+        return uuid4_from(self.svc.rng)
+
+    # ------------------------------------------------------------------ async events
+    async def dispatcher(self) -> None:
+        """Start every async event that is due, as concurrency allows; sleep until the next."""
+        svc = self.svc
+        queue = svc.async_queue
+        while True:
+            self._kick = trio.Event()
+            now = trio.current_time()
+            while True:
+                event = queue.pop_due(now)
+                if event is None:
+                    break
+                if svc.start_event(event, now):
+                    self.busy += 1  # counted until its task starts running the handler
+                    self.broker._nursery.start_soon(self._run_event, event)
+            self.after_call()
+            due = queue.next_due()
+            if due is None:
+                await self._kick.wait()
+            else:
+                with trio.move_on_at(due):
+                    await self._kick.wait()
+
+    async def _run_event(self, event: AsyncEvent) -> None:
+        self.busy -= 1
+        try:
+            outcome, _ = await self.run(event.function, event.payload, event.request_id, "async")
+        except Exception as exc:  # a defect of ours: count it as a failed attempt
+            log.exception("internal failure running an async event")
+            outcome = Outcome(
+                FUNCTION_ERROR, error_type="ServiceException", error_message=repr(exc)
+            )
+        self.svc.finish_event(event, outcome, trio.current_time())
+        self._kick.set()
+        self.after_call()
+
+    # ------------------------------------------------------------------ deliveries
+    async def _deliver(self, delivery: Delivery) -> None:
+        """Send a destination record, a dead-letter message or an OnFailure record."""
+        target = delivery.target
+        svc = self.svc
+        fn = svc.functions.get(delivery.source.rsplit(":", 1)[-1])
+        try:
+            if target.startswith("arn:aws:sqs:"):
+                queue = self.broker.sqs.queue_by_arn(target)
+                if queue is None:
+                    raise BrokerError("queue does not exist", code="QueueDoesNotExist")
+                params: dict[str, Any] = {"QueueUrl": queue.url, "MessageBody": delivery.body}
+                if delivery.attributes:
+                    params["MessageAttributes"] = delivery.attributes
+                if queue.fifo:
+                    params["MessageGroupId"] = "msgsim-lambda"
+                    params["MessageDeduplicationId"] = self._request_id()
+                await self.broker.call("sqs", "SendMessage", params)
+            elif target.startswith("arn:aws:sns:"):
+                params = {"TopicArn": target, "Message": delivery.body}
+                if delivery.attributes:
+                    params["MessageAttributes"] = delivery.attributes
+                await self.broker.call("sns", "Publish", params)
+            else:
+                svc.invoke_event(target, json.loads(delivery.body), trio.current_time())
+                self.after_call()
+            if fn is not None:
+                fn.metrics.destination_deliveries += 1
+        except BrokerError as err:
+            log.info("Lambda delivery to %s failed: %s", target, err)
+            if fn is not None:
+                fn.metrics.destination_failures += 1
+
+    # ------------------------------------------------------------------ mappings: common
+    async def _mapping_wait(self, mapping: EventSourceMapping) -> None:
+        """Wait until the mapping changes (enabled, updated, deleted) or a passing state ends."""
+        event = trio.Event()
+        event.version = mapping.version  # type: ignore[attr-defined]
+        self._mapping_changed[mapping.uuid] = event
+        now = trio.current_time()
+        wake = mapping._due if mapping._target is not None else math.inf
+        with trio.move_on_at(max(wake, now)):
+            await event.wait()
+        mapping.advance(trio.current_time())
+
+    def _usable(self, mapping: EventSourceMapping, now: float) -> bool:
+        mapping.advance(now)
+        fn = mapping.function
+        return mapping.active and not fn.deleted
+
+    # ------------------------------------------------------------------ mappings: SQS
+    async def _sqs_mapping(self, mapping: EventSourceMapping) -> None:
+        """Run an SQS mapping: pollers that each take a batch, invoke, and delete what
+        succeeded. Five pollers to start with; while batches keep coming full, up to 300 more a
+        minute, to MaximumConcurrency (or 1,000); an idle extra poller stops."""
+        from .. import limits
+
+        state = {"pollers": 0, "demand": trio.Event()}
+
+        def cap() -> int:
+            return mapping.options.maximum_concurrency or limits.LAMBDA_ESM_SQS_MAX_CONCURRENCY_MAX
+
+        async with trio.open_nursery() as nursery:
+
+            def spawn(n: int) -> None:
+                for _ in range(n):
+                    state["pollers"] += 1
+                    nursery.start_soon(self._sqs_poller, mapping, state)
+
+            spawn(min(limits.LAMBDA_ESM_SQS_INITIAL_POLLERS, cap()))
+            while not mapping.gone:
+                await state["demand"].wait()
+                state["demand"] = trio.Event()
+                await trio.sleep(60)
+                room = cap() - state["pollers"]
+                if room > 0 and not mapping.gone:
+                    spawn(min(limits.LAMBDA_ESM_SQS_SCALE_UP_PER_MINUTE, room))
+            nursery.cancel_scope.cancel()
+
+    async def _sqs_receive(self, mapping: EventSourceMapping, n: int) -> list[dict[str, Any]]:
+        """Receive up to ``n`` messages, waiting as long as it takes (an endless long poll that
+        wakes only when a message may have become receivable)."""
+        broker = self.broker
+        sqs = broker.sqs
+        while True:
+            now = trio.current_time()
+            if not self._usable(mapping, now):
+                await self._mapping_wait(mapping)
+                continue
+            queue = sqs.queue_by_arn(mapping.source_arn)
+            if queue is None:
+                mapping.last_result = "PROBLEM: The SQS queue does not exist."
+                await self._mapping_wait(mapping)
+                continue
+            resp = sqs.receive_message(
+                {
+                    "QueueUrl": queue.url,
+                    "MaxNumberOfMessages": n,
+                    "WaitTimeSeconds": 0,
+                    "MessageSystemAttributeNames": ["All"],
+                    "MessageAttributeNames": ["All"],
+                },
+                now,
+            )
+            if sqs.touched:
+                broker._wake("sqs", sqs)
+            messages = resp.get("Messages")
+            if messages:
+                return messages
+            lot_key = ("sqs", queue.uid)
+            lot = broker._lots.get(lot_key)
+            if lot is None:
+                lot = broker._lots[lot_key] = trio.lowlevel.ParkingLot()
+            timer = queue.next_timer()
+            try:
+                with trio.move_on_at(math.inf if timer is None else timer):
+                    await lot.park()
+            finally:
+                if not lot:
+                    broker._lots.pop(lot_key, None)
+
+    async def _sqs_poller(self, mapping: EventSourceMapping, state: dict[str, Any]) -> None:
+        from .. import limits
+
+        try:
+            while not mapping.gone:
+                opts = mapping.options
+                batch = await self._sqs_receive(mapping, min(10, opts.batch_size))
+                if opts.batching_window > 0 or opts.batch_size > 10:
+                    deadline = trio.current_time() + opts.batching_window
+                    size = sum(len(m["Body"]) for m in batch)
+                    while (
+                        len(batch) < opts.batch_size and size < limits.LAMBDA_SYNC_PAYLOAD_MAX // 2
+                    ):
+                        with trio.move_on_at(deadline):
+                            more = await self._sqs_receive(
+                                mapping, min(10, opts.batch_size - len(batch))
+                            )
+                            batch.extend(more)
+                            size += sum(len(m["Body"]) for m in more)
+                            continue
+                        break
+                if len(batch) >= min(10, opts.batch_size):
+                    state["demand"].set()
+                await self._sqs_batch(mapping, batch)
+        finally:
+            state["pollers"] -= 1
+
+    async def _sqs_batch(self, mapping: EventSourceMapping, messages: list[dict[str, Any]]) -> None:
+        broker = self.broker
+        sqs = broker.sqs
+        queue = sqs.queue_by_arn(mapping.source_arn)
+        if queue is None:
+            return
+        region = self.svc.region
+        source = mapping.source_arn
+        records = [sqs_record(m, source, region) for m in messages]
+        filters = mapping.options.filters
+        drop: list[dict[str, Any]] = []
+        if filters:
+            keep = []
+            for message, record in zip(messages, records, strict=True):
+                if _matches(filters, record, "body"):
+                    keep.append((message, record))
+                else:
+                    drop.append(message)
+            mapping.stats["filtered"] += len(drop)
+            if drop:
+                self._sqs_delete(queue, drop)  # AWS deletes messages the filters leave out
+            if not keep:
+                return
+            messages = [m for m, _ in keep]
+            records = [r for _, r in keep]
+        fn = mapping.function
+        outcome = await self.invoke_batch(fn, {"Records": records}, "sqs")
+        mapping.stats["batches"] += 1
+        mapping.stats["records"] += len(records)
+        if outcome.status == THROTTLED:
+            mapping.stats["throttles"] += 1
+            # The messages stay in flight and return after the visibility timeout (their
+            # receive count grows, as AWS warns); back off before polling again.
+            await trio.sleep(1)
+            return
+        if outcome.failed:
+            mapping.stats["failed_batches"] += 1
+            mapping.last_result = "PROBLEM: Function call failed"
+            return
+        mapping.last_result = "OK"
+        done = messages
+        if mapping.options.report_batch_item_failures:
+            failed = _item_failures(outcome.payload, {m["MessageId"] for m in messages})
+            if failed is None:  # a malformed answer fails the whole batch
+                mapping.stats["failed_batches"] += 1
+                return
+            done = [m for m in messages if m["MessageId"] not in failed]
+        self._sqs_delete(queue, done)
+
+    def _sqs_delete(self, queue: Any, messages: list[dict[str, Any]]) -> None:
+        sqs = self.broker.sqs
+        now = trio.current_time()
+        for i in range(0, len(messages), 10):
+            chunk = messages[i : i + 10]
+            sqs.delete_message_batch(
+                {
+                    "QueueUrl": queue.url,
+                    "Entries": [
+                        {"Id": str(j), "ReceiptHandle": m["ReceiptHandle"]}
+                        for j, m in enumerate(chunk)
+                    ],
+                },
+                now,
+            )
+        if sqs.touched:
+            self.broker._wake("sqs", sqs)
+
+    # ------------------------------------------------------------------ mappings: Kinesis
+    async def _kinesis_mapping(self, mapping: EventSourceMapping) -> None:
+        """Run a Kinesis mapping: one reader per shard; a child shard starts only when its
+        parents are done (parent before child, as Lambda processes a resharded stream)."""
+        kinesis = self.broker.kinesis
+        done: set[str] = set()
+        started: set[str] = set()
+        initial: set[str] | None = None  # shards there when the mapping started
+        state = {"finished": trio.Event()}
+        async with trio.open_nursery() as nursery:
+            while not mapping.gone:
+                now = trio.current_time()
+                stream = kinesis.stream_by_arn(mapping.source_arn, now)
+                if stream is None:
+                    mapping.last_result = "PROBLEM: Stream not found."
+                    await self._mapping_wait(mapping)
+                    continue
+                shards = kinesis.shards_of(stream, now)
+                if initial is None:
+                    initial = {s.id for s in shards}
+                for shard in shards:
+                    sid = shard.id
+                    if sid in started:
+                        continue
+                    parents = [
+                        p
+                        for p in (shard.parent_id, shard.adjacent_parent_id)
+                        if p is not None and kinesis.shard_known(stream, p, now)
+                    ]
+                    if all(p in done for p in parents):
+                        started.add(sid)
+
+                        async def reader(
+                            shard: Any = shard, first: bool = sid in initial, stream: Any = stream
+                        ) -> None:
+                            await self._kinesis_shard(mapping, stream, shard, first)
+                            done.add(shard.id)
+                            state["finished"].set()
+
+                        nursery.start_soon(reader)
+                state["finished"] = trio.Event()
+                with trio.move_on_after(60):
+                    await state["finished"].wait()
+            nursery.cancel_scope.cancel()
+
+    async def _kinesis_shard(
+        self, mapping: EventSourceMapping, stream: Any, shard: Any, first: bool
+    ) -> None:
+        """Read one shard into its :class:`KinesisShardSource` and run the batches it forms.
+        A shard there when the mapping started begins at StartingPosition; a child shard of a
+        later reshard begins at its start (its parents were read to their end)."""
+        from .kinesis_source import KinesisShardSource, KinesisSourceConfig
+
+        broker = self.broker
+        kinesis = broker.kinesis
+        opts = mapping.options
+        config = KinesisSourceConfig(
+            batch_size=opts.batch_size,
+            batching_window=float(opts.batching_window),
+            parallelization_factor=opts.parallelization_factor,
+            bisect_on_error=opts.bisect_on_error,
+            maximum_retry_attempts=opts.maximum_retry_attempts,
+            maximum_record_age=opts.maximum_record_age,
+            report_batch_item_failures=opts.report_batch_item_failures,
+            tumbling_window=opts.tumbling_window,
+            filters=list(opts.filters),
+            destination_on_failure=opts.on_failure,
+        )
+        source = KinesisShardSource(
+            config,
+            shard_id=shard.id,
+            stream_arn=mapping.source_arn,
+            function_arn=mapping.function.arn,
+            region=self.svc.region,
+            mapping_uuid=mapping.uuid,
+            epoch_offset=self.svc.epoch.wall(0.0),
+        )
+        position: int | None = kinesis.start_position(
+            stream,
+            shard,
+            opts.starting_position if first else "TRIM_HORIZON",
+            opts.starting_timestamp,
+            trio.current_time(),
+        )
+        running: set[int] = set()
+        wake = trio.Event()
+        async with trio.open_nursery() as nursery:
+
+            async def run_batch(batch: Any) -> None:
+                outcome = await self.invoke_batch(mapping.function, batch.event, "kinesis")
+                mapping.stats["batches"] += 1
+                mapping.stats["records"] += len(batch.records)
+                if outcome.status == THROTTLED:
+                    mapping.stats["throttles"] += 1
+                elif not outcome.ok:
+                    mapping.stats["failed_batches"] += 1
+                now = trio.current_time()
+                failures = source.complete(batch, outcome, now)
+                mapping.iterator_age[shard.id] = source.iterator_age_ms(now)
+                mapping.last_result = "OK" if outcome.ok else "PROBLEM: Function call failed"
+                for record in failures:
+                    if opts.on_failure:
+                        self.broker._nursery.start_soon(
+                            self._deliver,
+                            Delivery(opts.on_failure, json.dumps(record), mapping.function.arn),
+                        )
+                running.discard(batch.id)
+                wake.set()
+
+            while not mapping.gone:
+                now = trio.current_time()
+                if not self._usable(mapping, now):
+                    await self._mapping_wait(mapping)
+                    continue
+                if position is not None and source.wants_records():
+                    try:
+                        got = kinesis.read_for_mapping(stream, shard, position, now)
+                    except BrokerError as err:
+                        if err.code == "ProvisionedThroughputExceededException":
+                            await trio.sleep(1)
+                            continue
+                        mapping.last_result = f"PROBLEM: {err.code}"
+                        return
+                    if got["Records"]:
+                        source.add_records(got["Records"], now, got["MillisBehindLatest"])
+                    position = got["Next"]
+                    if position is None:
+                        source.end_of_shard()
+                    caught_up = not got["Records"]
+                else:
+                    caught_up = True
+                while True:
+                    batch = source.next_batch(trio.current_time())
+                    if batch is None:
+                        break
+                    running.add(batch.id)
+                    nursery.start_soon(run_batch, batch)
+                if source.done and not running:
+                    return
+                if not caught_up and source.wants_records():
+                    await trio.sleep(0)
+                    continue
+                read_at = trio.current_time()
+                # Wait for: a batch to finish, a window/retry timer, or new records on the shard.
+                wake = trio.Event()
+                timer = source.next_timer()
+                deadline = math.inf if timer is None else timer
+                if position is not None and source.wants_records():
+                    lot_key = ("kinesis", shard)
+                    lot = broker._lots.get(lot_key)
+                    if lot is None:
+                        lot = broker._lots[lot_key] = trio.lowlevel.ParkingLot()
+                    try:
+                        with trio.move_on_at(deadline):
+                            async with trio.open_nursery() as waiters:
+
+                                async def on_lot(lot: Any = lot, scope: Any = waiters) -> None:
+                                    await lot.park()
+                                    scope.cancel_scope.cancel()
+
+                                async def on_wake(wake: Any = wake, scope: Any = waiters) -> None:
+                                    await wake.wait()
+                                    scope.cancel_scope.cancel()
+
+                                waiters.start_soon(on_lot)
+                                waiters.start_soon(on_wake)
+                    finally:
+                        if not lot:
+                            broker._lots.pop(lot_key, None)
+                else:
+                    with trio.move_on_at(deadline):
+                        await wake.wait()
+                # Lambda polls a caught-up shard about once a second: records written meanwhile
+                # gather into one read rather than one read per write.
+                if caught_up and position is not None and not wake.is_set():
+                    await trio.sleep_until(read_at + 1.0)
+                else:
+                    await trio.sleep(0)
+
+
+def sqs_record(m: dict[str, Any], source_arn: str, region: str) -> dict[str, Any]:
+    """The record Lambda hands a handler for one SQS message (lower camelCase, as AWS)."""
+    attrs = m.get("Attributes") or {}
+    record: dict[str, Any] = {
+        "messageId": m["MessageId"],
+        "receiptHandle": m["ReceiptHandle"],
+        "body": m["Body"],
+        "attributes": {
+            k: attrs[k]
+            for k in (
+                "ApproximateReceiveCount",
+                "SentTimestamp",
+                "SequenceNumber",
+                "MessageGroupId",
+                "SenderId",
+                "MessageDeduplicationId",
+                "ApproximateFirstReceiveTimestamp",
+                "AWSTraceHeader",
+                "DeadLetterQueueSourceArn",
+            )
+            if k in attrs
+        },
+        "messageAttributes": {},
+        "md5OfBody": m["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": source_arn,
+        "awsRegion": region,
+    }
+    user = m.get("MessageAttributes")
+    if user:
+        out = {}
+        for name, value in user.items():
+            entry: dict[str, Any] = {"stringListValues": [], "binaryListValues": []}
+            if "BinaryValue" in value:
+                entry["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+            else:
+                entry["stringValue"] = value.get("StringValue")
+            entry["dataType"] = value["DataType"]
+            out[name] = entry
+        record["messageAttributes"] = out
+        record["md5OfMessageAttributes"] = m.get("MD5OfMessageAttributes")
+    return record
+
+
+def _matches(filters: list[FilterPolicy], record: dict[str, Any], body_key: str) -> bool:
+    """Whether a record passes FilterCriteria: any pattern matches. A JSON body is matched as
+    the parsed object; a plain-text body as the string."""
+    view = dict(record)
+    body = record.get(body_key)
+    if isinstance(body, str):
+        try:
+            view[body_key] = json.loads(body)
+        except ValueError:
+            pass
+    return any(f.matches_body(view) for f in filters)
+
+
+def _item_failures(payload: Any, ids: set[str]) -> set[str] | None:
+    """The ids a ReportBatchItemFailures answer names; None when the answer is malformed (then
+    the whole batch counts as failed, as AWS documents)."""
+    if payload is None:
+        return set()
+    if not isinstance(payload, dict):
+        return None
+    items = payload.get("batchItemFailures")
+    if items is None:
+        return set()
+    if not isinstance(items, list):
+        return None
+    out = set()
+    for item in items:
+        if not isinstance(item, dict):
+            return None
+        ident = item.get("itemIdentifier")
+        if not isinstance(ident, str) or not ident or ident not in ids:
+            return None
+        out.add(ident)
+    return out
+
+
+__all__ = ["FunctionRunner", "LambdaContext", "iso_z", "sqs_record"]
