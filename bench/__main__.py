@@ -24,6 +24,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "bench.kinesis",
         "Kinesis PutRecord/PutRecords/GetRecords throughput and read cost by shard depth",
     ),
+    "functions": (
+        "bench.functions",
+        "Lambda invokes/s (sync, async) and records/s through SQS and Kinesis mappings",
+    ),
 }
 
 

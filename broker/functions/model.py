@@ -148,6 +148,8 @@ class Function:
         self.event_invoke_config: dict[str, Any] | None = None
         self.tags: dict[str, str] = {}
         self.running = 0  # handlers running now (concurrency in use)
+        #: Async events due but waiting for a free unit of concurrency, in order.
+        self.waiting: deque[AsyncEvent] = deque()
         self.metrics = Metrics()
         self.deleted = False
         # Execution environments: idle ones as (idle since, environment id), most recent last.

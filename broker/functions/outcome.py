@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 #: The handler returned; ``payload`` is its return value after a JSON round trip.
@@ -14,16 +15,18 @@ TIMEOUT = "timeout"
 THROTTLED = "throttled"
 
 STATUSES = (OK, FUNCTION_ERROR, TIMEOUT, THROTTLED)
+_UNDECODED = object()
 
 
 class Outcome:
     """The result of one invocation attempt."""
 
     __slots__ = (
+        "_payload",
         "duration",
         "error_message",
         "error_type",
-        "payload",
+        "raw",
         "request_id",
         "stack_trace",
         "status",
@@ -39,16 +42,31 @@ class Outcome:
         stack_trace: list[str] | None = None,
         duration: float = 0.0,
         request_id: str = "",
+        raw: bytes | None = None,
     ) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown outcome status {status!r}")
         self.status = status
-        self.payload = payload
+        #: The handler's result as JSON bytes (decoded into ``payload`` on first use).
+        self.raw = raw
+        self._payload = payload if raw is None else _UNDECODED
         self.error_type = error_type
         self.error_message = error_message
         self.stack_trace = stack_trace
         self.duration = duration
         self.request_id = request_id
+
+    @property
+    def payload(self) -> Any:
+        """The handler's return value after a JSON round trip (what Lambda hands a caller)."""
+        if self._payload is _UNDECODED:
+            self._payload = json.loads(self.raw)  # type: ignore[arg-type]
+        return self._payload
+
+    @payload.setter
+    def payload(self, value: Any) -> None:
+        self._payload = value
+        self.raw = None
 
     @property
     def ok(self) -> bool:

@@ -138,6 +138,59 @@ def _resolve(fn: Function) -> Callable[..., Any]:
     return target
 
 
+class _Invocation:
+    """One invocation as ListFunctionInvocations shows it; the log text is built on demand."""
+
+    __slots__ = ("buf", "cold", "fn", "init", "outcome", "request_id", "source", "start")
+
+    def __init__(
+        self,
+        fn: Function,
+        request_id: str,
+        source: str,
+        outcome: Outcome,
+        start: float,
+        cold: bool,
+        init: float,
+        buf: list[str],
+    ) -> None:
+        self.fn = fn
+        self.request_id = request_id
+        self.source = source
+        self.outcome = outcome
+        self.start = start
+        self.cold = cold
+        self.init = init
+        self.buf = buf
+
+    def log(self) -> str:
+        """The invocation's log as Lambda writes it: START, the handler's output, END, REPORT."""
+        rid = self.request_id
+        ms = self.outcome.duration * 1000
+        return (
+            f"START RequestId: {rid} Version: $LATEST\n"
+            + "".join(self.buf)
+            + f"END RequestId: {rid}\n"
+            + f"REPORT RequestId: {rid}\tDuration: {ms:.2f} ms\tBilled Duration: "
+            f"{max(1, math.ceil(ms))} ms\tMemory Size: {self.fn.config['MemorySize']} MB"
+            + (f"\tInit Duration: {self.init * 1000:.2f} ms" if self.init else "")
+            + "\n"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        o = self.outcome
+        return {
+            "RequestId": self.request_id,
+            "Source": self.source,
+            "Status": o.status,
+            "StartTime": self.start,
+            "DurationMs": round(o.duration * 1000, 3),
+            "ColdStart": self.cold,
+            "ErrorType": o.error_type,
+            "Log": self.log(),
+        }
+
+
 class _HandlerError(Exception):
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
@@ -181,8 +234,7 @@ class FunctionRunner:
         if svc.new_mappings:
             mappings, svc.new_mappings = svc.new_mappings, []
             for mapping in mappings:
-                starter = self._sqs_mapping if mapping.kind == "sqs" else self._kinesis_mapping
-                self.broker._nursery.start_soon(starter, mapping)
+                self.broker._nursery.start_soon(self._run_mapping, mapping)
         for mapping in svc.mappings.values():
             event = self._mapping_changed.get(mapping.uuid)
             if event is not None and mapping.version != getattr(event, "version", -1):
@@ -205,9 +257,9 @@ class FunctionRunner:
         request_id: str,
         source: str,
         client_context: Any = None,
-    ) -> tuple[Outcome, str]:
+    ) -> tuple[Outcome, _Invocation]:
         """Run ``fn``'s handler once (concurrency already taken). Returns the outcome and the
-        invocation's log text (START/END/REPORT lines included, as Lambda writes them)."""
+        invocation's record (whose ``log()`` is the text Lambda would write)."""
         svc = self.svc
         self.busy += 1
         buf: list[str] = []
@@ -237,29 +289,9 @@ class FunctionRunner:
             if not self.busy:
                 self._idle.unpark_all()
         fn.record(outcome)
-        ms = outcome.duration * 1000
-        text = (
-            f"START RequestId: {request_id} Version: $LATEST\n"
-            + "".join(buf)
-            + f"END RequestId: {request_id}\n"
-            + f"REPORT RequestId: {request_id}\tDuration: {ms:.2f} ms\tBilled Duration: "
-            f"{max(1, math.ceil(ms))} ms\tMemory Size: {fn.config['MemorySize']} MB"
-            + (f"\tInit Duration: {init * 1000:.2f} ms" if init else "")
-            + "\n"
-        )
-        fn.recent.append(
-            {
-                "RequestId": request_id,
-                "Source": source,
-                "Status": outcome.status,
-                "StartTime": svc.epoch.wall(start),
-                "DurationMs": round(ms, 3),
-                "ColdStart": cold,
-                "ErrorType": outcome.error_type,
-                "Log": text,
-            }
-        )
-        return outcome, text
+        entry = _Invocation(fn, request_id, source, outcome, svc.epoch.wall(start), cold, init, buf)
+        fn.recent.append(entry)
+        return outcome, entry
 
     async def _call(
         self,
@@ -271,26 +303,30 @@ class FunctionRunner:
         buf: list[str],
     ) -> Outcome:
         try:
-            with trio.move_on_at(deadline) as scope:
-                handler = _resolve(fn)
-                result = handler(event, context)
-                if inspect.isawaitable(result):
+            handler = _resolve(fn)
+            result = handler(event, context)
+            timed_out = False
+            if inspect.isawaitable(result):
+                with trio.move_on_at(deadline) as scope:
                     result = await result
-            if scope.cancelled_caught or trio.current_time() > deadline:
+                timed_out = scope.cancelled_caught
+            if timed_out or trio.current_time() > deadline:
                 message = (
                     f"RequestId: {request_id} Error: Task timed out after {fn.timeout:.2f} seconds"
                 )
                 buf.append(f"{message}\n")
                 return Outcome(TIMEOUT, error_type="Sandbox.Timedout", error_message=message)
+            if result is None:
+                return Outcome(OK, None, raw=b"null")
             try:
-                payload = json.loads(json.dumps(result))
+                raw = json.dumps(result, separators=(",", ":")).encode()
             except (TypeError, ValueError) as exc:
                 return Outcome(
                     FUNCTION_ERROR,
                     error_type="Runtime.MarshalError",
                     error_message=f"Unable to marshal response: {exc}",
                 )
-            return Outcome(OK, payload)
+            return Outcome(OK, raw=raw)
         except _HandlerError as exc:
             buf.append(f"[ERROR] {exc.error_type}: {exc.message}\n")
             return Outcome(FUNCTION_ERROR, error_type=exc.error_type, error_message=exc.message)
@@ -317,12 +353,12 @@ class FunctionRunner:
         if reason is not None:
             raise self.svc.throttled_error(fn, reason)
         try:
-            outcome, text = await self.run(
+            outcome, entry = await self.run(
                 fn, run.event, run.request_id, "sync", run.client_context
             )
         finally:
             self.svc.release(fn)
-        return self.svc.finish_sync(run, outcome, text)
+        return self.svc.finish_sync(run, outcome, entry.log)
 
     async def invoke_batch(self, fn: Function, event: Any, source: str) -> Outcome:
         """A poller's synchronous invocation: a THROTTLED outcome when no concurrency is free."""
@@ -410,6 +446,18 @@ class FunctionRunner:
                 fn.metrics.destination_failures += 1
 
     # ------------------------------------------------------------------ mappings: common
+    async def _run_mapping(self, mapping: EventSourceMapping) -> None:
+        """Run a mapping until it is deleted. A defect of ours stops this mapping (logged and
+        shown in LastProcessingResult), never the broker."""
+        try:
+            if mapping.kind == "sqs":
+                await self._sqs_mapping(mapping)
+            else:
+                await self._kinesis_mapping(mapping)
+        except Exception as exc:
+            log.exception("internal failure in event source mapping %s", mapping.uuid)
+            mapping.last_result = f"PROBLEM: internal failure: {exc!r}"
+
     async def _mapping_wait(self, mapping: EventSourceMapping) -> None:
         """Wait until the mapping changes (enabled, updated, deleted) or a passing state ends."""
         event = trio.Event()

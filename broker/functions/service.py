@@ -651,11 +651,27 @@ class LambdaService:
             m.max_concurrent_executions = fn.running
         return None
 
+    def _saturated(self, fn: Function) -> bool:
+        if fn.reserved is not None:
+            return fn.running >= fn.reserved
+        return self.unreserved_running >= self.unreserved_pool
+
     def release(self, fn: Function) -> None:
         fn.running -= 1
         fn.metrics.concurrent_executions = fn.running
         if fn.reserved is None:
             self.unreserved_running -= 1
+            if self.unreserved_running + 1 >= self.unreserved_pool:
+                # The shared pool was full: every waiting event of a shared-pool function may go.
+                for other in self.functions.values():
+                    if other.waiting and other.reserved is None:
+                        self.async_queue.defer(list(other.waiting))
+                        other.waiting.clear()
+                        self.kicked = True
+        if fn.waiting:
+            self.async_queue.defer(list(fn.waiting))
+            fn.waiting.clear()
+            self.kicked = True
 
     def throttled_error(self, fn: Function, reason: str) -> TooManyRequestsException:
         err = TooManyRequestsException(f"Rate Exceeded. Reason: {reason}")
@@ -871,13 +887,15 @@ class LambdaService:
             return {"StatusCode": 202, "Payload": InvokePayload(b"")}
         return RunHandler(fn, event, uuid4_from(self.rng), log_type == "Tail", client_context)
 
-    def finish_sync(self, run: RunHandler, outcome: Outcome, logs: str) -> dict[str, Any]:
+    def finish_sync(
+        self, run: RunHandler, outcome: Outcome, logs: Callable[[], str]
+    ) -> dict[str, Any]:
         """The Invoke response for a synchronous run (function errors are a 200 with
         FunctionError, as in AWS; throttles were raised before the run)."""
         fn = run.function
         out: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         if outcome.ok:
-            body = _json_bytes(outcome.payload)
+            body = outcome.raw if outcome.raw is not None else _json_bytes(outcome.payload)
             if len(body) > limits.LAMBDA_SYNC_PAYLOAD_MAX:
                 outcome = Outcome(
                     "error",
@@ -895,7 +913,7 @@ class LambdaService:
             body = _json_bytes(outcome.error_payload())
         out["Payload"] = InvokePayload(body)
         if run.log_tail:
-            tail = logs.encode("utf-8", "replace")[-limits.LAMBDA_LOG_TAIL_BYTES :]
+            tail = logs().encode("utf-8", "replace")[-limits.LAMBDA_LOG_TAIL_BYTES :]
             out["LogResult"] = base64.b64encode(tail).decode()
         return out
 
@@ -918,8 +936,13 @@ class LambdaService:
             event.move(EXPIRED)
             self._dead(event, None, "EventAgeExceeded", now)
             return False
+        if fn.reserved != 0 and self._saturated(fn):
+            # The internal queue's poller takes an event only when the function has room: the
+            # event waits (and ages) until a run of the function ends.
+            fn.waiting.append(event)
+            return False
         reason = self.acquire(fn)
-        if reason is not None:
+        if reason is not None:  # reserved concurrency 0: every invocation is throttled
             event.move(RUNNING)
             self._throttled_event(event, now)
             return False
@@ -1361,7 +1384,7 @@ class LambdaService:
         fn = self._fn(p)
         max_items = _int(p, "MaxItems", "maxItems", 1, 100) or 100
         recent = list(fn.recent)[-max_items:]
-        return {"Invocations": [dict(r) for r in recent]}
+        return {"Invocations": [r.describe() for r in recent]}
 
     def stats(self) -> dict[str, int]:
         return {
