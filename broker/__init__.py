@@ -1,9 +1,10 @@
-"""msgsim's simulated cloud: SQS, SNS and Kinesis on trio's clock.
+"""msgsim's simulated cloud: SQS, SNS, Kinesis and Lambda-style functions on trio's clock.
 
 >>> from broker import Broker, BrokerError
 """
 
 from .errors import BrokerError
+from .functions.service import LambdaOptions
 from .runtime import Broker
 
-__all__ = ["Broker", "BrokerError"]
+__all__ = ["Broker", "BrokerError", "LambdaOptions"]

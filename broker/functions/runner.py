@@ -762,8 +762,8 @@ class FunctionRunner:
                             continue
                         mapping.last_result = f"PROBLEM: {err.code}"
                         return
-                    if got["Records"]:
-                        source.add_records(got["Records"], now, got["MillisBehindLatest"])
+                    # Empty caught-up reads matter too: they close tumbling windows on time.
+                    source.add_records(got["Records"], now, got["MillisBehindLatest"])
                     position = got["Next"]
                     if position is None:
                         source.end_of_shard()
@@ -776,6 +776,13 @@ class FunctionRunner:
                         break
                     running.add(batch.id)
                     nursery.start_soon(run_batch, batch)
+                # Records too old before their first invoke are reported here.
+                for record in source.take_failures():
+                    if opts.on_failure:
+                        self.broker._nursery.start_soon(
+                            self._deliver,
+                            Delivery(opts.on_failure, json.dumps(record), mapping.function.arn),
+                        )
                 if source.done and not running:
                     return
                 if not caught_up and source.wants_records():
