@@ -140,7 +140,7 @@ class EventSourceMapping:
     @property
     def active(self) -> bool:
         """Whether pollers should take records now."""
-        return self.state in (ENABLED, UPDATING)
+        return self.state == ENABLED or (self.state == UPDATING and self._target == ENABLED)
 
     def _pass(self, passing: str, target: str, now: float) -> None:
         self._move(passing)

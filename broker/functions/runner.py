@@ -209,7 +209,8 @@ class FunctionRunner:
         self._kick = trio.Event()
         self._stdout: _StdoutProxy | None = None
         self._log_handler: _LogHandler | None = None
-        self._mapping_changed: dict[str, trio.Event] = {}
+        #: Pollers waiting for a mapping to change: (event, the mapping version they saw).
+        self._mapping_changed: dict[str, list[tuple[trio.Event, int]]] = {}
 
     # ------------------------------------------------------------------ lifetime
     def install(self) -> None:
@@ -235,10 +236,19 @@ class FunctionRunner:
             mappings, svc.new_mappings = svc.new_mappings, []
             for mapping in mappings:
                 self.broker._nursery.start_soon(self._run_mapping, mapping)
-        for mapping in svc.mappings.values():
-            event = self._mapping_changed.get(mapping.uuid)
-            if event is not None and mapping.version != getattr(event, "version", -1):
-                event.set()
+        for uuid, waiters in list(self._mapping_changed.items()):
+            mapping = svc.mappings.get(uuid)
+            version = -1 if mapping is None else mapping.version
+            still = []
+            for event, seen in waiters:
+                if seen != version:
+                    event.set()
+                else:
+                    still.append((event, seen))
+            if still:
+                self._mapping_changed[uuid] = still
+            else:
+                del self._mapping_changed[uuid]
         if svc.outbox:
             deliveries, svc.outbox = svc.outbox, []
             for delivery in deliveries:
@@ -461,8 +471,7 @@ class FunctionRunner:
     async def _mapping_wait(self, mapping: EventSourceMapping) -> None:
         """Wait until the mapping changes (enabled, updated, deleted) or a passing state ends."""
         event = trio.Event()
-        event.version = mapping.version  # type: ignore[attr-defined]
-        self._mapping_changed[mapping.uuid] = event
+        self._mapping_changed.setdefault(mapping.uuid, []).append((event, mapping.version))
         now = trio.current_time()
         wake = mapping._due if mapping._target is not None else math.inf
         with trio.move_on_at(max(wake, now)):
