@@ -13,6 +13,7 @@ import copy
 from typing import Any
 
 from .. import limits
+from ..errors import ResourceInUseException
 from ..filters import FilterPolicy
 
 CREATING = "Creating"
@@ -152,8 +153,6 @@ class EventSourceMapping:
         self, function: Any, options: MappingOptions, enabled: bool | None, now: float, wall: float
     ) -> None:
         if self.state in (CREATING, ENABLING, DISABLING, UPDATING, DELETING):
-            from ..errors import ResourceInUseException
-
             raise ResourceInUseException(
                 f"Cannot update the event source mapping because it is in use. State: {self.state}"
             )

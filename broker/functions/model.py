@@ -238,6 +238,10 @@ class AsyncQueue:
         heapq.heappush(self._heap, event)
         self.queued += 1
 
+    def count(self, function: Function) -> int:
+        """Events of ``function`` in the queue (O(n): for metrics, not the hot path)."""
+        return sum(1 for event in self._heap if event.function is function)
+
     def next_due(self) -> float | None:
         return self._heap[0].due if self._heap else None
 

@@ -27,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from .. import limits
 from ..errors import BrokerError
 from ..filters import FilterPolicy
+from ..ids import uuid4_from
 from .mappings import EventSourceMapping
 from .model import AsyncEvent, Function
 from .outcome import FUNCTION_ERROR, OK, THROTTLED, TIMEOUT, Outcome
-from .service import Delivery, LambdaService, RunHandler, iso_z
+from .service import Delivery, LambdaService, RunHandler
 
 if TYPE_CHECKING:
     from ..runtime import Broker
@@ -382,8 +384,6 @@ class FunctionRunner:
         return outcome
 
     def _request_id(self) -> str:
-        from ..ids import uuid4_from
-
         return uuid4_from(self.svc.rng)
 
     # ------------------------------------------------------------------ async events
@@ -488,8 +488,6 @@ class FunctionRunner:
         """Run an SQS mapping: pollers that each take a batch, invoke, and delete what
         succeeded. Five pollers to start with; while batches keep coming full, up to 300 more a
         minute, to MaximumConcurrency (or 1,000); an idle extra poller stops."""
-        from .. import limits
-
         state = {"pollers": 0, "demand": trio.Event()}
 
         def cap() -> int:
@@ -555,8 +553,6 @@ class FunctionRunner:
                     broker._lots.pop(lot_key, None)
 
     async def _sqs_poller(self, mapping: EventSourceMapping, state: dict[str, Any]) -> None:
-        from .. import limits
-
         try:
             while not mapping.gone:
                 opts = mapping.options
@@ -915,4 +911,4 @@ def _item_failures(payload: Any, ids: set[str]) -> set[str] | None:
     return out
 
 
-__all__ = ["FunctionRunner", "LambdaContext", "iso_z", "sqs_record"]
+__all__ = ["FunctionRunner", "LambdaContext", "sqs_record"]

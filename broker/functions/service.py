@@ -37,7 +37,7 @@ from ..errors import (
 )
 from ..filters import SCOPE_BODY, FilterPolicy
 from ..ids import uuid4_from
-from ..params import safe_repr
+from ..params import check_known, safe_repr
 from .mappings import EventSourceMapping, MappingOptions
 from .model import (
     EXPIRED,
@@ -175,15 +175,6 @@ def _bool(p: Mapping[str, Any], name: str, field: str) -> bool | None:
     if type(value) is not bool:
         raise _validation(value, field, "Member must be a boolean")
     return value
-
-
-def _known(p: Mapping[str, Any], allowed: frozenset[str], operation: str) -> None:
-    if not p.keys() <= allowed:
-        unknown = sorted(map(safe_repr, set(p) - allowed))
-        raise ValidationException(
-            f"Unknown parameter in input to {operation}: {', '.join(unknown)}; must be one of: "
-            f"{', '.join(sorted(allowed))}"
-        )
 
 
 def iso_ms(epoch: Epoch, now: float) -> str:
@@ -485,7 +476,7 @@ class LambdaService:
         raise InvalidParameterValueException(f"The {what} {arn} is invalid: it must be {kinds}.")
 
     def create_function(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, self._CREATE, "CreateFunction")
+        check_known(p, self._CREATE, "CreateFunction", ValidationException)
         name = p.get("FunctionName")
         if type(name) is not str or not _NAME.fullmatch(name):
             raise _validation(
@@ -551,7 +542,7 @@ class LambdaService:
         return json.loads(json.dumps(fn.config))  # a deep copy the caller may keep
 
     def get_function(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, frozenset({"FunctionName", "Qualifier"}), "GetFunction")
+        check_known(p, frozenset({"FunctionName", "Qualifier"}), "GetFunction", ValidationException)
         fn = self._fn(p)
         out: dict[str, Any] = {
             "Configuration": self._configuration(fn),
@@ -564,12 +555,20 @@ class LambdaService:
         return out
 
     def get_function_configuration(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, frozenset({"FunctionName", "Qualifier"}), "GetFunctionConfiguration")
+        check_known(
+            p,
+            frozenset({"FunctionName", "Qualifier"}),
+            "GetFunctionConfiguration",
+            ValidationException,
+        )
         return self._configuration(self._fn(p))
 
     def list_functions(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(
-            p, frozenset({"Marker", "MaxItems", "MasterRegion", "FunctionVersion"}), "ListFunctions"
+        check_known(
+            p,
+            frozenset({"Marker", "MaxItems", "MasterRegion", "FunctionVersion"}),
+            "ListFunctions",
+            ValidationException,
         )
         max_items = _int(p, "MaxItems", "maxItems", 1, 10_000) or 50
         marker = _str(p, "Marker", "marker")
@@ -589,7 +588,7 @@ class LambdaService:
         return out
 
     def update_function_configuration(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, self._UPDATE, "UpdateFunctionConfiguration")
+        check_known(p, self._UPDATE, "UpdateFunctionConfiguration", ValidationException)
         fn = self._fn(p)
         revision = p.get("RevisionId")
         if revision is not None and revision != fn.config["RevisionId"]:
@@ -616,7 +615,9 @@ class LambdaService:
         return self._configuration(fn)
 
     def delete_function(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, frozenset({"FunctionName", "Qualifier"}), "DeleteFunction")
+        check_known(
+            p, frozenset({"FunctionName", "Qualifier"}), "DeleteFunction", ValidationException
+        )
         fn = self._fn(p)
         fn.deleted = True
         del self.functions[fn.name]
@@ -679,8 +680,11 @@ class LambdaService:
         return err
 
     def put_function_concurrency(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(
-            p, frozenset({"FunctionName", "ReservedConcurrentExecutions"}), "PutFunctionConcurrency"
+        check_known(
+            p,
+            frozenset({"FunctionName", "ReservedConcurrentExecutions"}),
+            "PutFunctionConcurrency",
+            ValidationException,
         )
         fn = self._fn(p)
         if "ReservedConcurrentExecutions" not in p:
@@ -711,17 +715,19 @@ class LambdaService:
         fn.reserved = reserved
 
     def get_function_concurrency(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, frozenset({"FunctionName"}), "GetFunctionConcurrency")
+        check_known(p, frozenset({"FunctionName"}), "GetFunctionConcurrency", ValidationException)
         fn = self._fn(p)
         return {} if fn.reserved is None else {"ReservedConcurrentExecutions": fn.reserved}
 
     def delete_function_concurrency(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, frozenset({"FunctionName"}), "DeleteFunctionConcurrency")
+        check_known(
+            p, frozenset({"FunctionName"}), "DeleteFunctionConcurrency", ValidationException
+        )
         self._move_pool(self._fn(p), None)
         return {}
 
     def get_account_settings(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, frozenset(), "GetAccountSettings")
+        check_known(p, frozenset(), "GetAccountSettings", ValidationException)
         return {
             "AccountLimit": {
                 "ConcurrentExecutions": self.options.account_concurrency,
@@ -789,7 +795,7 @@ class LambdaService:
         return json.loads(json.dumps(cfg, default=str))
 
     def put_function_event_invoke_config(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, self._EIC, "PutFunctionEventInvokeConfig")
+        check_known(p, self._EIC, "PutFunctionEventInvokeConfig", ValidationException)
         fn = self._fn(p)
         fn.event_invoke_config = self._event_invoke_changes(p)  # Put replaces the whole config
         fn.config["EventInvokeLastModified"] = self.epoch.wall(now)
@@ -798,7 +804,7 @@ class LambdaService:
     def update_function_event_invoke_config(
         self, p: Mapping[str, Any], now: float
     ) -> dict[str, Any]:
-        _known(p, self._EIC, "UpdateFunctionEventInvokeConfig")
+        check_known(p, self._EIC, "UpdateFunctionEventInvokeConfig", ValidationException)
         fn = self._fn(p)
         changes = self._event_invoke_changes(p)
         fn.event_invoke_config = {**(fn.event_invoke_config or {}), **changes}
@@ -806,7 +812,12 @@ class LambdaService:
         return self._eic_response(fn, now)
 
     def get_function_event_invoke_config(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, frozenset({"FunctionName", "Qualifier"}), "GetFunctionEventInvokeConfig")
+        check_known(
+            p,
+            frozenset({"FunctionName", "Qualifier"}),
+            "GetFunctionEventInvokeConfig",
+            ValidationException,
+        )
         fn = self._fn(p)
         if fn.event_invoke_config is None:
             raise ResourceNotFoundException(
@@ -817,7 +828,12 @@ class LambdaService:
     def delete_function_event_invoke_config(
         self, p: Mapping[str, Any], now: float
     ) -> dict[str, Any]:
-        _known(p, frozenset({"FunctionName", "Qualifier"}), "DeleteFunctionEventInvokeConfig")
+        check_known(
+            p,
+            frozenset({"FunctionName", "Qualifier"}),
+            "DeleteFunctionEventInvokeConfig",
+            ValidationException,
+        )
         fn = self._fn(p)
         if fn.event_invoke_config is None:
             raise ResourceNotFoundException(
@@ -833,7 +849,7 @@ class LambdaService:
     )
 
     def invoke(self, p: Mapping[str, Any], now: float) -> Any:
-        _known(p, self._INVOKE, "Invoke")
+        check_known(p, self._INVOKE, "Invoke", ValidationException)
         fn = self._fn(p)
         kind = p.get("InvocationType", "RequestResponse")
         if kind not in ("RequestResponse", "Event", "DryRun"):
@@ -1031,16 +1047,9 @@ class LambdaService:
                 f"Function timeout: {timeout} seconds"
             )
 
-    _ESM = frozenset(
+    #: Mapping settings only a Kinesis source takes.
+    _KINESIS_ONLY = frozenset(
         {
-            "EventSourceArn",
-            "FunctionName",
-            "Enabled",
-            "BatchSize",
-            "MaximumBatchingWindowInSeconds",
-            "FilterCriteria",
-            "FunctionResponseTypes",
-            "ScalingConfig",
             "StartingPosition",
             "StartingPositionTimestamp",
             "ParallelizationFactor",
@@ -1049,9 +1058,24 @@ class LambdaService:
             "MaximumRecordAgeInSeconds",
             "DestinationConfig",
             "TumblingWindowInSeconds",
-            "Tags",
-            "MetricsConfig",
         }
+    )
+    _ESM = (
+        frozenset(
+            {
+                "EventSourceArn",
+                "FunctionName",
+                "Enabled",
+                "BatchSize",
+                "MaximumBatchingWindowInSeconds",
+                "FilterCriteria",
+                "FunctionResponseTypes",
+                "ScalingConfig",
+                "Tags",
+                "MetricsConfig",
+            }
+        )
+        | _KINESIS_ONLY
     )
 
     def _mapping_options(
@@ -1059,18 +1083,8 @@ class LambdaService:
     ) -> MappingOptions:
         """Validate the mapping settings in ``p`` over ``base`` (an update) or the defaults."""
         opts = base.copy() if base is not None else MappingOptions.defaults(kind)
-        kinesis_only = (
-            "StartingPosition",
-            "StartingPositionTimestamp",
-            "ParallelizationFactor",
-            "BisectBatchOnFunctionError",
-            "MaximumRetryAttempts",
-            "MaximumRecordAgeInSeconds",
-            "DestinationConfig",
-            "TumblingWindowInSeconds",
-        )
         if kind == "sqs":
-            for key in kinesis_only:
+            for key in sorted(self._KINESIS_ONLY):
                 if p.get(key) is not None:
                     raise InvalidParameterValueException(
                         f"Unsupported {key} parameter for this event source."
@@ -1229,7 +1243,7 @@ class LambdaService:
         return opts
 
     def create_event_source_mapping(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, self._ESM, "CreateEventSourceMapping")
+        check_known(p, self._ESM, "CreateEventSourceMapping", ValidationException)
         source = p.get("EventSourceArn")
         if type(source) is not str or not source:
             raise InvalidParameterValueException("EventSourceArn is required.")
@@ -1293,7 +1307,7 @@ class LambdaService:
         return mapping
 
     def update_event_source_mapping(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(
+        check_known(
             p,
             (
                 self._ESM
@@ -1301,6 +1315,7 @@ class LambdaService:
             )
             | {"UUID"},
             "UpdateEventSourceMapping",
+            ValidationException,
         )
         mapping = self._mapping(p, now)
         fn = mapping.function
@@ -1318,7 +1333,7 @@ class LambdaService:
         return mapping.describe(now)
 
     def delete_event_source_mapping(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, frozenset({"UUID"}), "DeleteEventSourceMapping")
+        check_known(p, frozenset({"UUID"}), "DeleteEventSourceMapping", ValidationException)
         mapping = self._mapping(p, now)
         mapping.delete(now)
         out = mapping.describe(now)
@@ -1327,14 +1342,15 @@ class LambdaService:
         return out
 
     def get_event_source_mapping(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(p, frozenset({"UUID"}), "GetEventSourceMapping")
+        check_known(p, frozenset({"UUID"}), "GetEventSourceMapping", ValidationException)
         return self._mapping(p, now).describe(now)
 
     def list_event_source_mappings(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        _known(
+        check_known(
             p,
             frozenset({"EventSourceArn", "FunctionName", "Marker", "MaxItems"}),
             "ListEventSourceMappings",
+            ValidationException,
         )
         source = _str(p, "EventSourceArn", "eventSourceArn")
         fn = self._fn(p) if p.get("FunctionName") is not None else None
@@ -1366,12 +1382,10 @@ class LambdaService:
     # ------------------------------------------------------------------ observability (msgsim)
     def get_function_metrics(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
         """msgsim's own: a function's counters, and the iterator age of its Kinesis mappings."""
-        _known(p, frozenset({"FunctionName"}), "GetFunctionMetrics")
+        check_known(p, frozenset({"FunctionName"}), "GetFunctionMetrics", ValidationException)
         fn = self._fn(p)
         out = {"FunctionName": fn.name, "Metrics": fn.metrics.as_dict()}
-        out["Metrics"]["AsyncEventsQueued"] = sum(
-            1 for e in self.async_queue._heap if e.function is fn
-        )
+        out["Metrics"]["AsyncEventsQueued"] = self.async_queue.count(fn)
         out["EventSourceMappings"] = [
             m.metrics(now) for m in self.mappings.values() if m.function is fn and not m.gone
         ]
@@ -1380,7 +1394,12 @@ class LambdaService:
     def list_function_invocations(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
         """msgsim's own: the function's most recent invocations (up to 100), oldest first, each
         with its request id, outcome and captured log output."""
-        _known(p, frozenset({"FunctionName", "MaxItems"}), "ListFunctionInvocations")
+        check_known(
+            p,
+            frozenset({"FunctionName", "MaxItems"}),
+            "ListFunctionInvocations",
+            ValidationException,
+        )
         fn = self._fn(p)
         max_items = _int(p, "MaxItems", "maxItems", 1, 100) or 100
         recent = list(fn.recent)[-max_items:]
