@@ -178,9 +178,6 @@ LAMBDA_EVENT_AGE_MIN = 60
 LAMBDA_EVENT_AGE_MAX = 21_600
 #: Delays before the 2nd and 3rd attempt of an async event after a function error.
 LAMBDA_ASYNC_RETRY_DELAYS = (60, 120)
-#: A throttled async event is retried with exponential backoff from 1 s up to 5 minutes.
-LAMBDA_ASYNC_THROTTLE_BACKOFF_MIN = 1
-LAMBDA_ASYNC_THROTTLE_BACKOFF_MAX = 300
 # Event source mappings.
 LAMBDA_ESM_BATCH_SIZE_MAX = 10_000
 LAMBDA_ESM_SQS_BATCH_SIZE_DEFAULT = 10

@@ -24,6 +24,7 @@ from .outcome import Outcome
 
 # -- the life of an asynchronous event (InvocationType=Event, SNS, destinations) -------------------
 QUEUED = "QUEUED"  # waiting in the function's internal queue until its due time
+WAITING = "WAITING"  # due, but the function has no concurrency free: waits for a run to end
 RUNNING = "RUNNING"  # a handler is running it
 SUCCEEDED = "SUCCEEDED"  # a run succeeded (OnSuccess destination, if any)
 RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"  # the last allowed attempt failed (OnFailure / DLQ)
@@ -32,7 +33,9 @@ DROPPED = "DROPPED"  # the function was deleted with the event still queued
 
 #: Allowed moves of an async event. Terminal states have no way out.
 EVENT_TRANSITIONS: dict[str, frozenset[str]] = {
-    QUEUED: frozenset({RUNNING, EXPIRED, DROPPED}),
+    # QUEUED -> RETRIES_EXHAUSTED: reserved concurrency 0 allows no attempt at all.
+    QUEUED: frozenset({RUNNING, WAITING, EXPIRED, RETRIES_EXHAUSTED, DROPPED}),
+    WAITING: frozenset({QUEUED, EXPIRED, DROPPED}),
     RUNNING: frozenset({QUEUED, SUCCEEDED, RETRIES_EXHAUSTED, EXPIRED}),
     SUCCEEDED: frozenset(),
     RETRIES_EXHAUSTED: frozenset(),
@@ -146,6 +149,7 @@ class Function:
         self.resolved: Any = None
         self.reserved: int | None = None  # ReservedConcurrentExecutions
         self.event_invoke_config: dict[str, Any] | None = None
+        self.event_invoke_modified = 0.0  # LastModified of the event invoke config (epoch s)
         self.tags: dict[str, str] = {}
         self.running = 0  # handlers running now (concurrency in use)
         #: Async events due but waiting for a free unit of concurrency, in order.
@@ -212,10 +216,13 @@ class Function:
 
 class AsyncQueue:
     """Every function's queued async events, by due time (one heap for the account: the runtime
-    has one dispatcher). Events of a deleted function are dropped lazily."""
+    has one dispatcher), and the events waiting for concurrency, by the time they expire.
+    Events of a deleted function are dropped lazily."""
 
     def __init__(self) -> None:
         self._heap: list[AsyncEvent] = []
+        #: (expires at, tie-break, event) for WAITING events; stale entries are skipped.
+        self._expiry: list[tuple[float, int, AsyncEvent]] = []
         self._seq = 0
         self.queued = 0
 
@@ -239,11 +246,19 @@ class AsyncQueue:
         self.queued += 1
 
     def count(self, function: Function) -> int:
-        """Events of ``function`` in the queue (O(n): for metrics, not the hot path)."""
-        return sum(1 for event in self._heap if event.function is function)
+        """Events of ``function`` queued or waiting (O(n): for metrics, not the hot path)."""
+        queued = sum(1 for event in self._heap if event.function is function)
+        return queued + sum(1 for event in function.waiting if event.state == WAITING)
 
     def next_due(self) -> float | None:
-        return self._heap[0].due if self._heap else None
+        """When the dispatcher has something to do: an event due, or a waiting one expiring."""
+        expiry = self._expiry
+        while expiry and expiry[0][2].state != WAITING:
+            heapq.heappop(expiry)
+        due = self._heap[0].due if self._heap else None
+        if expiry and (due is None or expiry[0][0] < due):
+            return expiry[0][0]
+        return due
 
     def pop_due(self, now: float) -> AsyncEvent | None:
         """The next event due by ``now`` (dropping those of deleted functions), or None."""
@@ -258,8 +273,46 @@ class AsyncQueue:
             return event
         return None
 
-    def defer(self, events: list[AsyncEvent]) -> None:
-        """Put back events popped but not started (no concurrency free), unchanged."""
-        for event in events:
-            heapq.heappush(self._heap, event)
-            self.queued += 1
+    def park(self, event: AsyncEvent) -> None:
+        """A due event whose function has no concurrency free waits (and ages) in the
+        function's ``waiting`` line until a run of the function ends or the event expires."""
+        event.move(WAITING)
+        event.function.waiting.append(event)
+        self._seq += 1
+        expires = event.enqueued_at + event.function.max_event_age
+        heapq.heappush(self._expiry, (expires, self._seq, event))
+
+    def unpark(self, function: Function) -> bool:
+        """A run of ``function`` ended: its waiting events go back to the queue, unchanged and
+        in order (due times as before). True when there were any."""
+        waiting = function.waiting
+        if not waiting:
+            return False
+        for event in waiting:
+            if event.state == WAITING:
+                event.move(QUEUED)
+                heapq.heappush(self._heap, event)
+                self.queued += 1
+        waiting.clear()
+        return True
+
+    def pop_expired(self, now: float) -> AsyncEvent | None:
+        """A waiting event that has reached MaximumEventAgeInSeconds (or whose function was
+        deleted), or None. It is left in its function's ``waiting`` line (skipped there)."""
+        expiry = self._expiry
+        while expiry:
+            expires, _, event = expiry[0]
+            if event.state != WAITING:
+                heapq.heappop(expiry)
+                continue
+            if expires > now and not event.function.deleted:
+                return None
+            heapq.heappop(expiry)
+            actual = event.enqueued_at + event.function.max_event_age
+            if actual > now and not event.function.deleted:
+                # MaximumEventAgeInSeconds grew since it was parked: it expires later.
+                self._seq += 1
+                heapq.heappush(expiry, (actual, self._seq, event))
+                continue
+            return event
+        return None

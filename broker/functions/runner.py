@@ -28,36 +28,49 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .. import limits
+from ..clock import Epoch
 from ..errors import BrokerError
 from ..filters import FilterPolicy
 from ..ids import uuid4_from
 from .mappings import EventSourceMapping
 from .model import AsyncEvent, Function
 from .outcome import FUNCTION_ERROR, OK, THROTTLED, TIMEOUT, Outcome
-from .service import Delivery, LambdaService, RunHandler
+from .service import Delivery, LambdaService, RunHandler, iso_z
 
 if TYPE_CHECKING:
     from ..runtime import Broker
 
 log = logging.getLogger("msgsim.functions")
 
-_capture: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
-    "msgsim_lambda_log", default=None
+
+class _Capture:
+    """Where an invocation's output goes: its log lines, its request id, the broker's epoch."""
+
+    __slots__ = ("buf", "epoch", "request_id")
+
+    def __init__(self, buf: list[str], request_id: str, epoch: Epoch) -> None:
+        self.buf = buf
+        self.request_id = request_id
+        self.epoch = epoch
+
+
+_capture: contextvars.ContextVar[_Capture | None] = contextvars.ContextVar(
+    "msgsim_lambda_capture", default=None
 )
-_request: contextvars.ContextVar[str] = contextvars.ContextVar("msgsim_lambda_request", default="")
 
 
-class _StdoutProxy(io.TextIOBase):
-    """sys.stdout while a broker runs: an invocation's prints go to its log, others through."""
+class _StreamProxy(io.TextIOBase):
+    """sys.stdout or sys.stderr while a broker runs: what an invocation writes goes to its log
+    (Lambda captures both streams), anything else goes through."""
 
     def __init__(self, target: Any) -> None:
         self.target = target
 
     def write(self, text: str) -> int:
-        buf = _capture.get()
-        if buf is None:
+        capture = _capture.get()
+        if capture is None:
             return self.target.write(text)
-        buf.append(text)
+        capture.buf.append(text)
         return len(text)
 
     def flush(self) -> None:
@@ -70,17 +83,78 @@ class _StdoutProxy(io.TextIOBase):
 
 class _LogHandler(logging.Handler):
     """Lambda's Python runtime writes log records into the function's log stream as
-    ``[LEVEL]\\t<timestamp>\\t<request id>\\t<message>``."""
+    ``[LEVEL]\\t<UTC timestamp>Z\\t<request id>\\t<message>``."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        buf = _capture.get()
-        if buf is None:
+        capture = _capture.get()
+        if capture is None:
             return
         try:
             text = record.getMessage()
         except Exception:
             text = str(record.msg)
-        buf.append(f"[{record.levelname}]\t{_request.get()}\t{text}\n")
+        stamp = iso_z(capture.epoch, trio.current_time())
+        capture.buf.append(f"[{record.levelname}]\t{stamp}\t{capture.request_id}\t{text}\n")
+
+
+class _Installed:
+    """The process-wide capture hooks, shared by every open broker (installed once)."""
+
+    users = 0
+    stdout: _StreamProxy | None = None
+    stderr: _StreamProxy | None = None
+    handler: _LogHandler | None = None
+
+    @classmethod
+    def acquire(cls) -> None:
+        cls.users += 1
+        if cls.users > 1:
+            return
+        cls.stdout = _StreamProxy(sys.stdout)
+        cls.stderr = _StreamProxy(sys.stderr)
+        sys.stdout = cls.stdout  # type: ignore[assignment]
+        sys.stderr = cls.stderr  # type: ignore[assignment]
+        cls.handler = _LogHandler()
+        logging.getLogger().addHandler(cls.handler)
+
+    @classmethod
+    def release(cls) -> None:
+        cls.users -= 1
+        if cls.users > 0:
+            return
+        if cls.stdout is not None and sys.stdout is cls.stdout:
+            sys.stdout = cls.stdout.target
+        if cls.stderr is not None and sys.stderr is cls.stderr:
+            sys.stderr = cls.stderr.target
+        if cls.handler is not None:
+            logging.getLogger().removeHandler(cls.handler)
+        cls.stdout = cls.stderr = cls.handler = None
+
+
+class _Attributes:
+    """An object whose attributes are a JSON object's members (Lambda's Python runtime turns
+    the ClientContext and identity JSON into such objects); absent members read as None."""
+
+    def __init__(self, members: dict[str, Any]) -> None:
+        self.__dict__.update(members)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.__dict__!r})"
+
+
+class ClientContext(_Attributes):
+    """``context.client_context``: ``.client`` (an object: installation_id, app_title, ...),
+    ``.custom`` and ``.env`` (dicts), from the Invoke's base64 ClientContext JSON."""
+
+    def __init__(self, members: dict[str, Any]) -> None:
+        super().__init__({"client": None, "custom": None, "env": None, **members})
+        if isinstance(self.client, dict):
+            self.client = _Attributes(self.client)
 
 
 class LambdaContext:
@@ -100,8 +174,10 @@ class LambdaContext:
         self.aws_request_id = request_id
         self.log_group_name = f"/aws/lambda/{fn.name}"
         self.log_stream_name = f"2025/01/01/[$LATEST]{request_id.replace('-', '')}"
-        self.identity = None
-        self.client_context = client_context
+        self.identity = None  # Cognito identity: only for calls through the AWS Mobile SDK
+        self.client_context = (
+            ClientContext(client_context) if isinstance(client_context, dict) else None
+        )
         self._deadline = deadline
 
     def get_remaining_time_in_millis(self) -> int:
@@ -209,24 +285,22 @@ class FunctionRunner:
         self.busy = 0  # handlers running (settle waits for them)
         self._idle = trio.lowlevel.ParkingLot()
         self._kick = trio.Event()
-        self._stdout: _StdoutProxy | None = None
-        self._log_handler: _LogHandler | None = None
+        self._installed = False
         #: Pollers waiting for a mapping to change: (event, the mapping version they saw).
         self._mapping_changed: dict[str, list[tuple[trio.Event, int]]] = {}
 
     # ------------------------------------------------------------------ lifetime
     def install(self) -> None:
-        """Start capturing handler output (sys.stdout proxy, a root logging handler)."""
-        self._stdout = _StdoutProxy(sys.stdout)
-        sys.stdout = self._stdout  # type: ignore[assignment]
-        self._log_handler = _LogHandler()
-        logging.getLogger().addHandler(self._log_handler)
+        """Start capturing handler output (sys.stdout and sys.stderr proxies, a root logging
+        handler); shared with any other open broker."""
+        if not self._installed:
+            self._installed = True
+            _Installed.acquire()
 
     def uninstall(self) -> None:
-        if self._stdout is not None and sys.stdout is self._stdout:
-            sys.stdout = self._stdout.target
-        if self._log_handler is not None:
-            logging.getLogger().removeHandler(self._log_handler)
+        if self._installed:
+            self._installed = False
+            _Installed.release()
 
     def after_call(self) -> None:
         """Apply what a Lambda operation (or an SNS delivery) asked for."""
@@ -275,8 +349,7 @@ class FunctionRunner:
         svc = self.svc
         self.busy += 1
         buf: list[str] = []
-        token = _capture.set(buf)
-        rtoken = _request.set(request_id)
+        token = _capture.set(_Capture(buf, request_id, svc.epoch))
         start = trio.current_time()
         try:
             env_id, cold = fn.take_environment(start, svc.options.environment_idle)
@@ -296,7 +369,6 @@ class FunctionRunner:
             fn.release_environment(env_id, end)
         finally:
             _capture.reset(token)
-            _request.reset(rtoken)
             self.busy -= 1
             if not self.busy:
                 self._idle.unpark_all()
@@ -370,6 +442,7 @@ class FunctionRunner:
             )
         finally:
             self.svc.release(fn)
+            self.after_call()  # a waiting async event may start now
         return self.svc.finish_sync(run, outcome, entry.log)
 
     async def invoke_batch(self, fn: Function, event: Any, source: str) -> Outcome:
@@ -381,6 +454,7 @@ class FunctionRunner:
             outcome, _ = await self.run(fn, event, self._request_id(), source)
         finally:
             self.svc.release(fn)
+            self.after_call()  # a waiting async event may start now
         return outcome
 
     def _request_id(self) -> str:
@@ -394,6 +468,7 @@ class FunctionRunner:
         while True:
             self._kick = trio.Event()
             now = trio.current_time()
+            svc.expire_waiting(now)
             while True:
                 event = queue.pop_due(now)
                 if event is None:
@@ -433,14 +508,15 @@ class FunctionRunner:
                 queue = self.broker.sqs.queue_by_arn(target)
                 if queue is None:
                     raise BrokerError("queue does not exist", code="QueueDoesNotExist")
+                if queue.fifo:  # AWS: destinations and dead-letter queues must be standard
+                    raise BrokerError("FIFO queues are not supported", code="InvalidParameter")
                 params: dict[str, Any] = {"QueueUrl": queue.url, "MessageBody": delivery.body}
                 if delivery.attributes:
                     params["MessageAttributes"] = delivery.attributes
-                if queue.fifo:
-                    params["MessageGroupId"] = "msgsim-lambda"
-                    params["MessageDeduplicationId"] = self._request_id()
                 await self.broker.call("sqs", "SendMessage", params)
             elif target.startswith("arn:aws:sns:"):
+                if target.endswith(".fifo"):
+                    raise BrokerError("FIFO topics are not supported", code="InvalidParameter")
                 params = {"TopicArn": target, "Message": delivery.body}
                 if delivery.attributes:
                     params["MessageAttributes"] = delivery.attributes

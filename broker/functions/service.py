@@ -40,6 +40,7 @@ from ..ids import uuid4_from
 from ..params import check_known, safe_repr
 from .mappings import EventSourceMapping, MappingOptions
 from .model import (
+    DROPPED,
     EXPIRED,
     RETRIES_EXHAUSTED,
     RUNNING,
@@ -48,7 +49,7 @@ from .model import (
     AsyncQueue,
     Function,
 )
-from .outcome import THROTTLED, Outcome
+from .outcome import Outcome
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 # Name, ARN or partial ARN, with an optional qualifier (Lambda's FunctionName pattern).
@@ -660,18 +661,15 @@ class LambdaService:
     def release(self, fn: Function) -> None:
         fn.running -= 1
         fn.metrics.concurrent_executions = fn.running
+        queue = self.async_queue
         if fn.reserved is None:
             self.unreserved_running -= 1
             if self.unreserved_running + 1 >= self.unreserved_pool:
                 # The shared pool was full: every waiting event of a shared-pool function may go.
                 for other in self.functions.values():
-                    if other.waiting and other.reserved is None:
-                        self.async_queue.defer(list(other.waiting))
-                        other.waiting.clear()
+                    if other.reserved is None and queue.unpark(other):
                         self.kicked = True
-        if fn.waiting:
-            self.async_queue.defer(list(fn.waiting))
-            fn.waiting.clear()
+        if queue.unpark(fn):
             self.kicked = True
 
     def throttled_error(self, fn: Function, reason: str) -> TooManyRequestsException:
@@ -791,14 +789,14 @@ class LambdaService:
         cfg = dict(fn.event_invoke_config or {})
         cfg.setdefault("DestinationConfig", {"OnSuccess": {}, "OnFailure": {}})
         cfg["FunctionArn"] = f"{fn.arn}:$LATEST"
-        cfg["LastModified"] = fn.config.get("EventInvokeLastModified", self.epoch.wall(now))
+        cfg["LastModified"] = fn.event_invoke_modified
         return json.loads(json.dumps(cfg, default=str))
 
     def put_function_event_invoke_config(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
         check_known(p, self._EIC, "PutFunctionEventInvokeConfig", ValidationException)
         fn = self._fn(p)
         fn.event_invoke_config = self._event_invoke_changes(p)  # Put replaces the whole config
-        fn.config["EventInvokeLastModified"] = self.epoch.wall(now)
+        fn.event_invoke_modified = self.epoch.wall(now)
         return self._eic_response(fn, now)
 
     def update_function_event_invoke_config(
@@ -808,7 +806,7 @@ class LambdaService:
         fn = self._fn(p)
         changes = self._event_invoke_changes(p)
         fn.event_invoke_config = {**(fn.event_invoke_config or {}), **changes}
-        fn.config["EventInvokeLastModified"] = self.epoch.wall(now)
+        fn.event_invoke_modified = self.epoch.wall(now)
         return self._eic_response(fn, now)
 
     def get_function_event_invoke_config(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -840,7 +838,6 @@ class LambdaService:
                 f"The function {fn.arn} doesn't have an EventInvokeConfig"
             )
         fn.event_invoke_config = None
-        fn.config.pop("EventInvokeLastModified", None)
         return {}
 
     # ------------------------------------------------------------------ invoke
@@ -946,22 +943,26 @@ class LambdaService:
 
     def start_event(self, event: AsyncEvent, now: float) -> bool:
         """Try to run a due async event: True when it may run now (concurrency taken). An event
-        past its maximum age expires instead; a throttled one is re-queued with backoff."""
+        past its maximum age expires instead; one whose function is busy waits for a run of it
+        to end (or to expire); with reserved concurrency 0 it fails for good at once."""
         fn = event.function
         if now - event.enqueued_at > fn.max_event_age:
             event.move(EXPIRED)
             self._dead(event, None, "EventAgeExceeded", now)
             return False
-        if fn.reserved != 0 and self._saturated(fn):
+        if fn.reserved == 0:
+            # AWS: with reserved concurrency 0, events go straight to the dead-letter queue or
+            # OnFailure destination, without retries (the throttle is counted).
+            fn.metrics.throttles += 1
+            event.move(RETRIES_EXHAUSTED)
+            self._dead(event, None, "RetriesExhausted", now)
+            return False
+        if self._saturated(fn):
             # The internal queue's poller takes an event only when the function has room: the
             # event waits (and ages) until a run of the function ends.
-            fn.waiting.append(event)
+            self.async_queue.park(event)
             return False
-        reason = self.acquire(fn)
-        if reason is not None:  # reserved concurrency 0: every invocation is throttled
-            event.move(RUNNING)
-            self._throttled_event(event, now)
-            return False
+        self.acquire(fn)
         event.move(RUNNING)
         event.attempts += 1
         age = now - event.enqueued_at
@@ -969,27 +970,22 @@ class LambdaService:
             fn.metrics.max_event_age = age
         return True
 
-    def _throttled_event(self, event: AsyncEvent, now: float) -> None:
-        event.throttles += 1
-        backoff = min(
-            limits.LAMBDA_ASYNC_THROTTLE_BACKOFF_MIN * 2 ** (event.throttles - 1),
-            limits.LAMBDA_ASYNC_THROTTLE_BACKOFF_MAX,
-        )
-        due = now + backoff
-        if due - event.enqueued_at > event.function.max_event_age:
-            event.move(EXPIRED)
-            self._dead(event, None, "EventAgeExceeded", now)
-        else:
-            self.async_queue.requeue(event, due)
+    def expire_waiting(self, now: float) -> None:
+        """Events that waited for concurrency past MaximumEventAgeInSeconds fail for good
+        (EventAgeExceeded); those of a deleted function are dropped."""
+        queue = self.async_queue
+        while (event := queue.pop_expired(now)) is not None:
+            if event.function.deleted:
+                event.move(DROPPED)
+                event.function.metrics.async_events_dropped += 1
+            else:
+                event.move(EXPIRED)
+                self._dead(event, None, "EventAgeExceeded", now)
 
     def finish_event(self, event: AsyncEvent, outcome: Outcome, now: float) -> None:
         """Record how an async run went: success (OnSuccess), a retry later, or the end."""
         fn = event.function
         self.release(fn)
-        if outcome.status == THROTTLED:
-            event.attempts -= 1
-            self._throttled_event(event, now)
-            return
         if outcome.ok:
             event.move(SUCCEEDED)
             target = fn.destination("OnSuccess")
@@ -1016,7 +1012,13 @@ class LambdaService:
         dlq = (fn.config.get("DeadLetterConfig") or {}).get("TargetArn")
         if dlq:
             fn.metrics.dead_lettered += 1
-            error = outcome.error_message if outcome is not None else "Event age exceeded"
+            if outcome is not None:
+                error = outcome.error_message
+            elif condition == "EventAgeExceeded":
+                error = "Event age exceeded"
+            else:
+                error = "Rate Exceeded. Reason: ReservedFunctionConcurrentInvocationLimitExceeded"
+            code = "200" if outcome is not None else "429"
             self.outbox.append(
                 Delivery(
                     dlq,
@@ -1024,7 +1026,7 @@ class LambdaService:
                     fn.arn,
                     {
                         "RequestID": {"DataType": "String", "StringValue": event.request_id},
-                        "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                        "ErrorCode": {"DataType": "Number", "StringValue": code},
                         "ErrorMessage": {
                             "DataType": "String",
                             "StringValue": (error or "Unhandled")[:1024],
@@ -1109,6 +1111,10 @@ class LambdaService:
             if fifo and opts.batch_size > limits.LAMBDA_ESM_SQS_FIFO_BATCH_SIZE_MAX:
                 raise InvalidParameterValueException(
                     "BatchSize must be less than or equal to 10 for a FIFO queue event source."
+                )
+            if fifo and opts.batching_window:
+                raise InvalidParameterValueException(
+                    "Batching window is not supported for FIFO queue event sources."
                 )
             if opts.batch_size > 10 and opts.batching_window < 1:
                 raise InvalidParameterValueException(

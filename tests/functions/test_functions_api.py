@@ -428,12 +428,6 @@ async def test_event_invoke_config_validation_changes_nothing(
     assert await lam.get_function_event_invoke_config(FunctionName="f") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: service.put/update_function_event_invoke_config store 'EventInvokeLastModified' "
-    "in fn.config, so it shows up in GetFunction/GetFunctionConfiguration/ListFunctions (not an "
-    "AWS FunctionConfiguration field); keep it on the Function object instead",
-)
 async def test_event_invoke_config_does_not_change_function_configuration(autojump_clock, lam):
     """AWS: the asynchronous invoke configuration is a separate resource: putting it leaves the
     FunctionConfiguration that GetFunctionConfiguration answers unchanged."""

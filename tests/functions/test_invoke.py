@@ -211,11 +211,6 @@ async def test_log_type_tail_returns_start_end_report_and_handler_output(autojum
     assert "LogResult" not in r
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runner._LogHandler.emit writes '[LEVEL]\\t<request id>\\t<msg>' without the "
-    "timestamp field AWS's Python runtime writes (its own docstring says there is one)",
-)
 async def test_logging_lines_have_aws_python_runtime_format(autojump_clock, lam):
     """AWS: the Python runtime writes a handler's log records as
     ``[LEVEL]\\t<ISO-8601 UTC timestamp with ms>Z\\t<request id>\\t<message>``."""
@@ -246,11 +241,6 @@ async def test_unhandled_exception_is_written_to_the_log(autojump_clock, lam):
     assert text.index("[ERROR] ValueError: boom") < text.index("END RequestId:")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runner.FunctionRunner.install proxies sys.stdout only; what a handler writes "
-    "to sys.stderr escapes the invocation's log (AWS captures both streams)",
-)
 async def test_stderr_output_is_in_the_log(autojump_clock, lam):
     """AWS: the function's log holds what the handler writes to standard error as well as to
     standard output."""
@@ -351,11 +341,6 @@ async def test_each_invocation_has_its_own_request_id(autojump_clock, lam):
     assert len(ids) == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runner.LambdaContext stores ClientContext as the decoded dict; AWS's Python "
-    "context.client_context is an object with .custom, .env and .client",
-)
 async def test_client_context_is_an_object_with_custom_env_client(autojump_clock, lam):
     """AWS (Python runtime): context.client_context exposes the ClientContext JSON's custom,
     env and client members as attributes."""
@@ -843,12 +828,6 @@ async def hold(event, context):
     return event
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: service.release moves fn.waiting events back to the async queue and sets "
-    "svc.kicked, but runner.invoke_sync / invoke_batch never call after_call() after it, so the "
-    "dispatcher is not woken: the event waits until some unrelated Lambda call or settle()",
-)
 async def test_throttled_async_event_is_retried_with_backoff_without_using_attempts(
     autojump_clock, lam, broker
 ):
@@ -875,13 +854,6 @@ async def test_throttled_async_event_is_retried_with_backoff_without_using_attem
     assert 20 <= runs[1][0] <= 20 + 300
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: service.start_event parks an event of a saturated function in fn.waiting with "
-    "no timer, so it cannot age out while the function stays busy (and, per the release/kick "
-    "bug, not even when it frees); AWS retries within 5 min and discards it once past "
-    "MaximumEventAgeInSeconds",
-)
 async def test_throttled_async_event_expires_with_event_age_exceeded(autojump_clock, lam, sqs):
     """AWS: an event that keeps finding no concurrency free is discarded once it is older than
     MaximumEventAgeInSeconds (at its next retry, at most 5 minutes later): the OnFailure
@@ -916,12 +888,6 @@ async def test_throttled_async_event_expires_with_event_age_exceeded(autojump_cl
     assert record["requestPayload"] == {"t": 2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: service.start_event treats reserved concurrency 0 like any throttle (back-off "
-    "retries for up to MaximumEventAgeInSeconds); AWS sends such events to the DLQ / OnFailure "
-    "destination at once, without retries",
-)
 async def test_reserved_concurrency_zero_sends_async_events_to_on_failure_at_once(
     autojump_clock, lam, sqs
 ):
@@ -947,11 +913,6 @@ async def test_reserved_concurrency_zero_sends_async_events_to_on_failure_at_onc
     assert rec.calls == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runner._deliver sends destination records to a FIFO queue (with a made-up "
-    "MessageGroupId); AWS cannot deliver to FIFO queues and counts DestinationDeliveryFailures",
-)
 async def test_fifo_queue_destination_is_a_delivery_failure(autojump_clock, lam, sqs, broker):
     """AWS: async destinations must be standard queues; with an SQS FIFO queue configured the
     record cannot be sent and Lambda counts a DestinationDeliveryFailures metric."""
@@ -1025,12 +986,6 @@ async def test_sns_lambda_subscription_invokes_asynchronously_with_sns_event(
     assert msg["MessageAttributes"] == {"k": {"Type": "String", "Value": "v"}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (broker/sns): the lambda event's Sns object reuses the HTTP envelope "
-    "(SigningCertURL/UnsubscribeURL, no MessageAttributes/Subject keys when empty); Lambda's "
-    "SNS event uses SigningCertUrl/UnsubscribeUrl and always has MessageAttributes and Subject",
-)
 async def test_sns_lambda_event_uses_lambda_key_spelling(autojump_clock, lam, sns, broker):
     """AWS: in the SNS event Lambda receives, the Sns object spells SigningCertUrl and
     UnsubscribeUrl (not ...URL), and carries "MessageAttributes": {} and "Subject": null when the

@@ -307,11 +307,6 @@ async def test_fifo_queue_batch_size_at_most_10(autojump_clock, lam, sqs):
     assert m["BatchSize"] == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: service._mapping_options accepts MaximumBatchingWindowInSeconds > 0 for a FIFO "
-    "queue; AWS does not support a batching window for FIFO queues",
-)
 async def test_fifo_queue_has_no_batching_window(autojump_clock, lam, sqs):
     """AWS: "Batching window is not supported for FIFO queues": a FIFO mapping with
     MaximumBatchingWindowInSeconds > 0 is refused with InvalidParameterValueException."""
