@@ -12,7 +12,6 @@ Output a handler prints, and what it logs through :mod:`logging`, is captured pe
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import importlib
 import inspect
@@ -586,9 +585,10 @@ class FunctionRunner:
                     spawn(min(limits.LAMBDA_ESM_SQS_SCALE_UP_PER_MINUTE, room))
             nursery.cancel_scope.cancel()
 
-    async def _sqs_receive(self, mapping: EventSourceMapping, n: int) -> list[dict[str, Any]]:
+    async def _sqs_receive(self, mapping: EventSourceMapping, n: int) -> list[tuple[Any, int]]:
         """Receive up to ``n`` messages, waiting as long as it takes (an endless long poll that
-        wakes only when a message may have become receivable)."""
+        wakes only when a message may have become receivable). Each comes with its receive
+        count when taken (the generation of its receipt handle, for the delete)."""
         broker = self.broker
         sqs = broker.sqs
         while True:
@@ -601,21 +601,11 @@ class FunctionRunner:
                 mapping.last_result = "PROBLEM: The SQS queue does not exist."
                 await self._mapping_wait(mapping)
                 continue
-            resp = sqs.receive_message(
-                {
-                    "QueueUrl": queue.url,
-                    "MaxNumberOfMessages": n,
-                    "WaitTimeSeconds": 0,
-                    "MessageSystemAttributeNames": ["All"],
-                    "MessageAttributeNames": ["All"],
-                },
-                now,
-            )
+            got = sqs.receive_for_lambda(queue, n, now)
             if sqs.touched:
                 broker._wake("sqs", sqs)
-            messages = resp.get("Messages")
-            if messages:
-                return messages
+            if got:
+                return [(m, m.receive_count) for m in got]
             lot_key = ("sqs", queue.uid)
             lot = broker._lots.get(lot_key)
             if lot is None:
@@ -635,7 +625,7 @@ class FunctionRunner:
                 batch = await self._sqs_receive(mapping, min(10, opts.batch_size))
                 if opts.batching_window > 0 or opts.batch_size > 10:
                     deadline = trio.current_time() + opts.batching_window
-                    size = sum(len(m["Body"]) for m in batch)
+                    size = sum(len(m.body) for m, _ in batch)
                     while (
                         len(batch) < opts.batch_size and size < limits.LAMBDA_SYNC_PAYLOAD_MAX // 2
                     ):
@@ -644,7 +634,7 @@ class FunctionRunner:
                                 mapping, min(10, opts.batch_size - len(batch))
                             )
                             batch.extend(more)
-                            size += sum(len(m["Body"]) for m in more)
+                            size += sum(len(m.body) for m, _ in more)
                             continue
                         break
                 if len(batch) >= min(10, opts.batch_size):
@@ -653,31 +643,31 @@ class FunctionRunner:
         finally:
             state["pollers"] -= 1
 
-    async def _sqs_batch(self, mapping: EventSourceMapping, messages: list[dict[str, Any]]) -> None:
-        broker = self.broker
-        sqs = broker.sqs
+    async def _sqs_batch(self, mapping: EventSourceMapping, taken: list[tuple[Any, int]]) -> None:
+        """Invoke the function with one batch; delete what succeeded (or was filtered out)."""
+        sqs = self.broker.sqs
         queue = sqs.queue_by_arn(mapping.source_arn)
         if queue is None:
             return
         region = self.svc.region
-        source = mapping.source_arn
-        records = [sqs_record(m, source, region) for m in messages]
+        records = [sqs.lambda_record(queue, m, region) for m, _ in taken]
         filters = mapping.options.filters
-        drop: list[dict[str, Any]] = []
         if filters:
-            keep = []
-            for message, record in zip(messages, records, strict=True):
+            keep: list[tuple[Any, int]] = []
+            drop: list[tuple[Any, int]] = []
+            kept_records = []
+            for item, record in zip(taken, records, strict=True):
                 if _matches(filters, record, "body"):
-                    keep.append((message, record))
+                    keep.append(item)
+                    kept_records.append(record)
                 else:
-                    drop.append(message)
+                    drop.append(item)
             mapping.stats["filtered"] += len(drop)
             if drop:
                 self._sqs_delete(queue, drop)  # AWS deletes messages the filters leave out
             if not keep:
                 return
-            messages = [m for m, _ in keep]
-            records = [r for _, r in keep]
+            taken, records = keep, kept_records
         fn = mapping.function
         outcome = await self.invoke_batch(fn, {"Records": records}, "sqs")
         mapping.stats["batches"] += 1
@@ -693,30 +683,18 @@ class FunctionRunner:
             mapping.last_result = "PROBLEM: Function call failed"
             return
         mapping.last_result = "OK"
-        done = messages
         if mapping.options.report_batch_item_failures:
-            failed = _item_failures(outcome.payload, {m["MessageId"] for m in messages})
+            failed = _item_failures(outcome.payload, {r["messageId"] for r in records})
             if failed is None:  # a malformed answer fails the whole batch
                 mapping.stats["failed_batches"] += 1
                 return
-            done = [m for m in messages if m["MessageId"] not in failed]
-        self._sqs_delete(queue, done)
+            if failed:
+                taken = [item for item in taken if item[0].message_id not in failed]
+        self._sqs_delete(queue, taken)
 
-    def _sqs_delete(self, queue: Any, messages: list[dict[str, Any]]) -> None:
+    def _sqs_delete(self, queue: Any, taken: list[tuple[Any, int]]) -> None:
         sqs = self.broker.sqs
-        now = trio.current_time()
-        for i in range(0, len(messages), 10):
-            chunk = messages[i : i + 10]
-            sqs.delete_message_batch(
-                {
-                    "QueueUrl": queue.url,
-                    "Entries": [
-                        {"Id": str(j), "ReceiptHandle": m["ReceiptHandle"]}
-                        for j, m in enumerate(chunk)
-                    ],
-                },
-                now,
-            )
+        sqs.delete_for_lambda(queue, taken)
         if sqs.touched:
             self.broker._wake("sqs", sqs)
 
@@ -907,50 +885,6 @@ class FunctionRunner:
                     await trio.sleep(0)
 
 
-def sqs_record(m: dict[str, Any], source_arn: str, region: str) -> dict[str, Any]:
-    """The record Lambda hands a handler for one SQS message (lower camelCase, as AWS)."""
-    attrs = m.get("Attributes") or {}
-    record: dict[str, Any] = {
-        "messageId": m["MessageId"],
-        "receiptHandle": m["ReceiptHandle"],
-        "body": m["Body"],
-        "attributes": {
-            k: attrs[k]
-            for k in (
-                "ApproximateReceiveCount",
-                "SentTimestamp",
-                "SequenceNumber",
-                "MessageGroupId",
-                "SenderId",
-                "MessageDeduplicationId",
-                "ApproximateFirstReceiveTimestamp",
-                "AWSTraceHeader",
-                "DeadLetterQueueSourceArn",
-            )
-            if k in attrs
-        },
-        "messageAttributes": {},
-        "md5OfBody": m["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": source_arn,
-        "awsRegion": region,
-    }
-    user = m.get("MessageAttributes")
-    if user:
-        out = {}
-        for name, value in user.items():
-            entry: dict[str, Any] = {"stringListValues": [], "binaryListValues": []}
-            if "BinaryValue" in value:
-                entry["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
-            else:
-                entry["stringValue"] = value.get("StringValue")
-            entry["dataType"] = value["DataType"]
-            out[name] = entry
-        record["messageAttributes"] = out
-        record["md5OfMessageAttributes"] = m.get("MD5OfMessageAttributes")
-    return record
-
-
 def _matches(filters: list[FilterPolicy], record: dict[str, Any], body_key: str) -> bool:
     """Whether a record passes FilterCriteria: any pattern matches. A JSON body is matched as
     the parsed object; a plain-text body as the string."""
@@ -987,4 +921,4 @@ def _item_failures(payload: Any, ids: set[str]) -> set[str] | None:
     return out
 
 
-__all__ = ["FunctionRunner", "LambdaContext", "sqs_record"]
+__all__ = ["FunctionRunner", "LambdaContext"]

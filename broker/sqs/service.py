@@ -1094,6 +1094,79 @@ class SqsService:
             out["SqsManagedSseEnabled"] = "true"
         return out
 
+    # ================================================================== Lambda's pollers
+    # An event source mapping's pollers take messages inside the broker: no request to check,
+    # no response to render. The records they build are the ones Lambda hands a handler.
+    def receive_for_lambda(self, queue: Queue, n: int, now: float) -> list[Message]:
+        """Up to ``n`` messages for a poller, in flight for the queue's visibility timeout, with
+        the redrive policy applied as for any receive."""
+        queue.tick(now)
+        redrive_to = None
+        if queue.max_receive_count:
+            redrive_to = self._by_arn.get(queue.redrive_target_arn)  # type: ignore[arg-type]
+        got = queue.receive(now, n, queue.visibility_timeout, redrive_to)
+        if redrive_to is not None:
+            self.touched.add(redrive_to.uid)
+        return got
+
+    def lambda_record(self, queue: Queue, msg: Message, region: str) -> dict[str, Any]:
+        """The record Lambda hands a handler for one received message (lower camelCase keys,
+        the system attributes Lambda includes, message attributes with list fields)."""
+        wall_ms = self.epoch.wall_ms
+        attrs: dict[str, Any] = {
+            "ApproximateReceiveCount": str(msg.receive_count),
+            "SentTimestamp": str(wall_ms(msg.sent_at)),
+        }
+        if queue.fifo:
+            attrs["SequenceNumber"] = msg.sequence_number
+        if msg.group_id is not None:
+            attrs["MessageGroupId"] = msg.group_id
+        attrs["SenderId"] = self.account_id
+        if queue.fifo:
+            attrs["MessageDeduplicationId"] = msg.dedup_id
+        attrs["ApproximateFirstReceiveTimestamp"] = str(wall_ms(msg.first_receive))  # type: ignore[arg-type]
+        if msg.system:
+            attrs["AWSTraceHeader"] = msg.system["AWSTraceHeader"]["StringValue"]
+        if msg.origin is not None:
+            attrs["DeadLetterQueueSourceArn"] = msg.origin
+        record: dict[str, Any] = {
+            "messageId": msg.message_id,
+            "receiptHandle": self._handle(queue, msg),
+            "body": msg.body,
+            "attributes": attrs,
+            "messageAttributes": {},
+            "md5OfBody": msg.md5_body.hex(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue.arn,
+            "awsRegion": region,
+        }
+        if msg.attributes:
+            out = {}
+            for name, value in msg.attributes.items():
+                entry: dict[str, Any] = {"stringListValues": [], "binaryListValues": []}
+                if "BinaryValue" in value:
+                    entry["binaryValue"] = b64encode(value["BinaryValue"]).decode()
+                else:
+                    entry["stringValue"] = value.get("StringValue")
+                entry["dataType"] = value["DataType"]
+                out[name] = entry
+            record["messageAttributes"] = out
+            record["md5OfMessageAttributes"] = msg.md5_attributes
+        return record
+
+    def delete_for_lambda(self, queue: Queue, taken: list[tuple[Message, int]]) -> None:
+        """Delete what a poller processed: (message, receive count when taken) pairs, as a
+        DeleteMessageBatch with their receipt handles would (a superseded handle deletes
+        nothing)."""
+        deleted = False
+        for msg, generation in taken:
+            try:
+                deleted = queue.delete(msg.serial, generation) or deleted
+            except BrokerError:
+                continue  # a lapsed FIFO handle: the message is back in the queue
+        if deleted and queue.fifo:
+            self.touched.add(queue.uid)
+
     # ================================================================== by receipt handle
     def delete_message(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
         if p.keys() != {"QueueUrl", "ReceiptHandle"}:
