@@ -97,3 +97,25 @@ def test_bench_kinesis_quick_prints_every_figure(capsys):
     ):
         assert name in out, name
     assert out.count("PASS") + out.count("BELOW") == 5
+
+
+def test_bench_functions_quick_prints_every_figure(capsys):
+    """`python -m bench functions --quick --json`: sync and async invokes and both mappings run
+    to the end (the SQS queue drained, every Kinesis record handled) and each prints a positive
+    figure. Speed is never asserted."""
+    import json
+
+    from bench.__main__ import main
+
+    assert main(["functions", "--quick", "--json"]) == 0
+    out = capsys.readouterr().out
+    for name in ("sync Invoke", "async Invoke", "SQS mapping", "Kinesis mapping"):
+        assert name in out, name
+    results = json.loads(out[out.index("{") :])
+    for key in (
+        "sync_invokes_per_s",
+        "async_invokes_per_s",
+        "sqs_records_per_s",
+        "kinesis_records_per_s",
+    ):
+        assert _positive(results[key]), (key, results[key])
