@@ -223,6 +223,8 @@ class AsyncQueue:
         self._heap: list[AsyncEvent] = []
         #: (expires at, tie-break, event) for WAITING events; stale entries are skipped.
         self._expiry: list[tuple[float, int, AsyncEvent]] = []
+        #: Functions with events in their ``waiting`` line, in the order they began waiting.
+        self.waiting_functions: dict[Function, None] = {}
         self._seq = 0
         self.queued = 0
 
@@ -277,24 +279,28 @@ class AsyncQueue:
         """A due event whose function has no concurrency free waits (and ages) in the
         function's ``waiting`` line until a run of the function ends or the event expires."""
         event.move(WAITING)
-        event.function.waiting.append(event)
+        function = event.function
+        function.waiting.append(event)
+        self.waiting_functions[function] = None
         self._seq += 1
-        expires = event.enqueued_at + event.function.max_event_age
+        expires = event.enqueued_at + function.max_event_age
         heapq.heappush(self._expiry, (expires, self._seq, event))
 
     def unpark(self, function: Function) -> bool:
-        """A run of ``function`` ended: its waiting events go back to the queue, unchanged and
-        in order (due times as before). True when there were any."""
+        """A unit of ``function``'s concurrency came free: its first waiting event goes back to
+        the queue, due as before. True when there was one."""
         waiting = function.waiting
-        if not waiting:
-            return False
-        for event in waiting:
-            if event.state == WAITING:
+        while waiting:
+            event = waiting.popleft()
+            if event.state == WAITING:  # others expired or were dropped meanwhile
                 event.move(QUEUED)
                 heapq.heappush(self._heap, event)
                 self.queued += 1
-        waiting.clear()
-        return True
+                if not waiting:
+                    self.waiting_functions.pop(function, None)
+                return True
+        self.waiting_functions.pop(function, None)
+        return False
 
     def pop_expired(self, now: float) -> AsyncEvent | None:
         """A waiting event that has reached MaximumEventAgeInSeconds (or whose function was

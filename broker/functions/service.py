@@ -659,18 +659,20 @@ class LambdaService:
         return self.unreserved_running >= self.unreserved_pool
 
     def release(self, fn: Function) -> None:
+        """A run of ``fn`` ended: its unit of concurrency goes to a waiting async event of
+        ``fn``, or (a unit of the shared pool) of another function without a reservation."""
         fn.running -= 1
         fn.metrics.concurrent_executions = fn.running
         queue = self.async_queue
-        if fn.reserved is None:
-            self.unreserved_running -= 1
-            if self.unreserved_running + 1 >= self.unreserved_pool:
-                # The shared pool was full: every waiting event of a shared-pool function may go.
-                for other in self.functions.values():
-                    if other.reserved is None and queue.unpark(other):
-                        self.kicked = True
         if queue.unpark(fn):
             self.kicked = True
+        elif fn.reserved is None and queue.waiting_functions:
+            for other in list(queue.waiting_functions):
+                if other.reserved is None and queue.unpark(other):
+                    self.kicked = True
+                    break
+        if fn.reserved is None:
+            self.unreserved_running -= 1
 
     def throttled_error(self, fn: Function, reason: str) -> TooManyRequestsException:
         err = TooManyRequestsException(f"Rate Exceeded. Reason: {reason}")
