@@ -365,9 +365,11 @@ class KinesisShardSource:
         region: str,
         mapping_uuid: str,
         epoch_offset: float,
+        role: str | None = None,
     ) -> None:
         """``epoch_offset`` is the Unix time at broker clock 0: a record's
-        ApproximateArrivalTimestamp minus ``epoch_offset`` is its arrival on the broker clock."""
+        ApproximateArrivalTimestamp minus ``epoch_offset`` is its arrival on the broker clock.
+        ``role`` is the function's execution role (each record's invokeIdentityArn)."""
         self.config = config
         self.shard_id = shard_id
         self.stream_arn = stream_arn
@@ -396,7 +398,7 @@ class KinesisShardSource:
         account = parts[4] if len(parts) > 4 else ""
         qualifier = parts[7] if len(parts) > 7 else ""
         self._executed_version = qualifier if qualifier.isdigit() else "$LATEST"
-        self._role = f"arn:aws:iam::{account}:role/msgsim"
+        self._role = role or f"arn:aws:iam::{account}:role/msgsim-lambda"
         self._event_id_prefix = f"{shard_id}:"
         self._lanes = [_Lane(i) for i in range(max(1, config.parallelization_factor))]
         self._rr = 0  # next lane next_batch looks at first

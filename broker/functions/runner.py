@@ -31,6 +31,7 @@ from ..clock import Epoch
 from ..errors import BrokerError
 from ..filters import FilterPolicy
 from ..ids import uuid4_from
+from .kinesis_source import KinesisShardSource, KinesisSourceConfig
 from .mappings import EventSourceMapping
 from .model import AsyncEvent, Function
 from .outcome import FUNCTION_ERROR, OK, THROTTLED, TIMEOUT, Outcome
@@ -747,63 +748,54 @@ class FunctionRunner:
         self, mapping: EventSourceMapping, stream: Any, shard: Any, first: bool
     ) -> None:
         """Read one shard into its :class:`KinesisShardSource` and run the batches it forms.
-        A shard there when the mapping started begins at StartingPosition; a child shard of a
-        later reshard begins at its start (its parents were read to their end)."""
-        from .kinesis_source import KinesisShardSource, KinesisSourceConfig
 
+        A shard there when the mapping started begins at StartingPosition (taken when the
+        mapping first polls it); a child shard of a later reshard begins at its start (its
+        parents were read to their end). UpdateEventSourceMapping settings apply from the next
+        batch (ParallelizationFactor only to shards started after the update). A caught-up
+        shard is polled about once a second, as Lambda does, and at once when a write lands.
+        """
         broker = self.broker
         kinesis = broker.kinesis
-        opts = mapping.options
-        config = KinesisSourceConfig(
-            batch_size=opts.batch_size,
-            batching_window=float(opts.batching_window),
-            parallelization_factor=opts.parallelization_factor,
-            bisect_on_error=opts.bisect_on_error,
-            maximum_retry_attempts=opts.maximum_retry_attempts,
-            maximum_record_age=opts.maximum_record_age,
-            report_batch_item_failures=opts.report_batch_item_failures,
-            tumbling_window=opts.tumbling_window,
-            filters=list(opts.filters),
-            destination_on_failure=opts.on_failure,
-        )
+        fn = mapping.function
+        version = mapping.version
         source = KinesisShardSource(
-            config,
+            _kinesis_config(mapping.options),
             shard_id=shard.id,
             stream_arn=mapping.source_arn,
-            function_arn=mapping.function.arn,
+            function_arn=fn.arn,
             region=self.svc.region,
             mapping_uuid=mapping.uuid,
             epoch_offset=self.svc.epoch.wall(0.0),
+            role=fn.config.get("Role"),
         )
-        position: int | None = kinesis.start_position(
-            stream,
-            shard,
-            opts.starting_position if first else "TRIM_HORIZON",
-            opts.starting_timestamp,
-            trio.current_time(),
-        )
+        started = False
+        position: int | None = None
+        filtered = 0  # of source.stats["records_filtered"], already added to the mapping's
         running: set[int] = set()
         wake = trio.Event()
+
+        def report(failures: list[dict[str, Any]]) -> None:
+            target = mapping.options.on_failure
+            for record in failures:
+                if target:
+                    broker._nursery.start_soon(
+                        self._deliver, Delivery(target, json.dumps(record), fn.arn)
+                    )
+
         async with trio.open_nursery() as nursery:
 
             async def run_batch(batch: Any) -> None:
-                outcome = await self.invoke_batch(mapping.function, batch.event, "kinesis")
-                mapping.stats["batches"] += 1
-                mapping.stats["records"] += len(batch.records)
+                outcome = await self.invoke_batch(fn, batch.event, "kinesis")
+                stats = mapping.stats
+                stats["batches"] += 1
+                stats["records"] += len(batch.records)
                 if outcome.status == THROTTLED:
-                    mapping.stats["throttles"] += 1
+                    stats["throttles"] += 1
                 elif not outcome.ok:
-                    mapping.stats["failed_batches"] += 1
-                now = trio.current_time()
-                failures = source.complete(batch, outcome, now)
-                mapping.iterator_age[shard.id] = source.iterator_age_ms(now)
+                    stats["failed_batches"] += 1
+                report(source.complete(batch, outcome, trio.current_time()))
                 mapping.last_result = "OK" if outcome.ok else "PROBLEM: Function call failed"
-                for record in failures:
-                    if opts.on_failure:
-                        self.broker._nursery.start_soon(
-                            self._deliver,
-                            Delivery(opts.on_failure, json.dumps(record), mapping.function.arn),
-                        )
                 running.discard(batch.id)
                 wake.set()
 
@@ -812,6 +804,20 @@ class FunctionRunner:
                 if not self._usable(mapping, now):
                     await self._mapping_wait(mapping)
                     continue
+                if mapping.version != version:
+                    version = mapping.version
+                    source.config = _kinesis_config(
+                        mapping.options, source.config.parallelization_factor
+                    )
+                if not started:
+                    started = True
+                    position = kinesis.start_position(
+                        stream,
+                        shard,
+                        mapping.options.starting_position if first else "TRIM_HORIZON",
+                        mapping.options.starting_timestamp,
+                        now,
+                    )
                 if position is not None and source.wants_records():
                     try:
                         got = kinesis.read_for_mapping(stream, shard, position, now)
@@ -827,62 +833,106 @@ class FunctionRunner:
                     if position is None:
                         source.end_of_shard()
                     caught_up = not got["Records"]
+                    if source.stats["records_filtered"] != filtered:
+                        mapping.stats["filtered"] += source.stats["records_filtered"] - filtered
+                        filtered = source.stats["records_filtered"]
                 else:
                     caught_up = True
                 while True:
-                    batch = source.next_batch(trio.current_time())
+                    now = trio.current_time()
+                    batch = source.next_batch(now)
                     if batch is None:
                         break
+                    # IteratorAge: the newest record's age when its batch is sent.
+                    mapping.iterator_age[shard.id] = source.iterator_age_ms(now)
                     running.add(batch.id)
                     nursery.start_soon(run_batch, batch)
-                # Records too old before their first invoke are reported here.
-                for record in source.take_failures():
-                    if opts.on_failure:
-                        self.broker._nursery.start_soon(
-                            self._deliver,
-                            Delivery(opts.on_failure, json.dumps(record), mapping.function.arn),
-                        )
+                report(source.take_failures())  # records too old before their first invoke
                 if source.done and not running:
                     return
                 if not caught_up and source.wants_records():
                     await trio.sleep(0)
                     continue
                 read_at = trio.current_time()
-                # Wait for: a batch to finish, a window/retry timer, or new records on the shard.
                 wake = trio.Event()
+                polling = position is not None and source.wants_records()
                 timer = source.next_timer()
-                deadline = math.inf if timer is None else timer
-                if position is not None and source.wants_records():
-                    lot_key = ("kinesis", shard)
-                    lot = broker._lots.get(lot_key)
-                    if lot is None:
-                        lot = broker._lots[lot_key] = trio.lowlevel.ParkingLot()
-                    try:
-                        with trio.move_on_at(deadline):
-                            async with trio.open_nursery() as waiters:
-
-                                async def on_lot(lot: Any = lot, scope: Any = waiters) -> None:
-                                    await lot.park()
-                                    scope.cancel_scope.cancel()
-
-                                async def on_wake(wake: Any = wake, scope: Any = waiters) -> None:
-                                    await wake.wait()
-                                    scope.cancel_scope.cancel()
-
-                                waiters.start_soon(on_lot)
-                                waiters.start_soon(on_wake)
-                    finally:
-                        if not lot:
-                            broker._lots.pop(lot_key, None)
-                else:
-                    with trio.move_on_at(deadline):
-                        await wake.wait()
+                if polling and source.config.tumbling_window:
+                    # An open window closes on a caught-up read after its end: keep reading.
+                    timer = read_at + 1.0 if timer is None else min(timer, read_at + 1.0)
+                await self._kinesis_wait(mapping, shard, wake, timer, polling)
                 # Lambda polls a caught-up shard about once a second: records written meanwhile
                 # gather into one read rather than one read per write.
-                if caught_up and position is not None and not wake.is_set():
+                if caught_up and polling and not wake.is_set():
                     await trio.sleep_until(read_at + 1.0)
                 else:
                     await trio.sleep(0)
+
+    async def _kinesis_wait(
+        self,
+        mapping: EventSourceMapping,
+        shard: Any,
+        wake: trio.Event,
+        timer: float | None,
+        polling: bool,
+    ) -> None:
+        """Until a batch finishes (``wake``), the mapping changes, the source's timer is due,
+        or (``polling``) a write lands on the shard."""
+        broker = self.broker
+        waiters = self._mapping_changed.setdefault(mapping.uuid, [])
+        entry = (wake, mapping.version)
+        waiters.append(entry)
+        deadline = math.inf if timer is None else timer
+        try:
+            if not polling:
+                with trio.move_on_at(deadline):
+                    await wake.wait()
+                return
+            lot_key = ("kinesis", shard)
+            lot = broker._lots.get(lot_key)
+            if lot is None:
+                lot = broker._lots[lot_key] = trio.lowlevel.ParkingLot()
+            shard.subscribers += 1  # a put on the shard now wakes its lot
+            try:
+                with trio.move_on_at(deadline):
+                    async with trio.open_nursery() as both:
+
+                        async def on_lot() -> None:
+                            await lot.park()
+                            both.cancel_scope.cancel()
+
+                        async def on_wake() -> None:
+                            await wake.wait()
+                            both.cancel_scope.cancel()
+
+                        both.start_soon(on_lot)
+                        both.start_soon(on_wake)
+            finally:
+                shard.subscribers -= 1
+                if not lot:
+                    broker._lots.pop(lot_key, None)
+        finally:
+            still = self._mapping_changed.get(mapping.uuid)
+            if still is not None and entry in still:
+                still.remove(entry)
+                if not still:
+                    del self._mapping_changed[mapping.uuid]
+
+
+def _kinesis_config(opts: Any, parallelization_factor: int | None = None) -> KinesisSourceConfig:
+    """A Kinesis mapping's settings as its shard sources take them."""
+    return KinesisSourceConfig(
+        batch_size=opts.batch_size,
+        batching_window=float(opts.batching_window),
+        parallelization_factor=parallelization_factor or opts.parallelization_factor,
+        bisect_on_error=opts.bisect_on_error,
+        maximum_retry_attempts=opts.maximum_retry_attempts,
+        maximum_record_age=opts.maximum_record_age,
+        report_batch_item_failures=opts.report_batch_item_failures,
+        tumbling_window=opts.tumbling_window,
+        filters=list(opts.filters),
+        destination_on_failure=opts.on_failure,
+    )
 
 
 def _matches(filters: list[FilterPolicy], record: dict[str, Any], body_key: str) -> bool:

@@ -120,7 +120,7 @@ class Shard:
         self._offset = 0  # absolute position of records[0]
         #: (arrival clock time, absolute end position) per put batch, oldest first.
         self._batches: deque[list[Any]] = deque()
-        self.subscribers = 0  # enhanced fan-out subscriptions reading this shard
+        self.subscribers = 0  # readers woken by a write: fan-out subscriptions, Lambda mappings
         # Throughput budgets (token buckets, used only when limits are enforced).
         self._w_recs = float(limits.KINESIS_SHARD_WRITE_RECORDS_PER_SECOND)
         self._w_bytes = float(limits.KINESIS_SHARD_WRITE_BYTES_PER_SECOND)

@@ -12,8 +12,8 @@ stateful processing and event filtering; the CreateEventSourceMapping reference)
 the broker: the shard reader, the stream, the function runner and the OnFailure delivery.
 
 Most tests write their records before creating the mapping (TRIM_HORIZON): the reader then finds
-them on its first reads. See the strict-xfail tests for what happens to records written once a
-mapping has caught up.
+them on its first reads; others write once the mapping has caught up (polled about once a
+second, as Lambda does).
 """
 
 from __future__ import annotations
@@ -193,12 +193,6 @@ async def test_kinesis_event_has_the_aws_record_shape(autojump_clock, lam, kin, 
         assert isinstance(record["kinesis"]["approximateArrivalTimestamp"], float)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: KinesisShardSource writes invokeIdentityArn as arn:aws:iam::<account>:role/msgsim "
-    "whatever the function's Role (even the default role is .../role/msgsim-lambda); AWS puts the "
-    "function's execution role there",
-)
 async def test_invoke_identity_arn_is_the_functions_execution_role(
     autojump_clock, lam, kin, fbroker
 ):
@@ -232,14 +226,6 @@ async def test_trim_horizon_delivers_the_records_already_in_the_stream(
     assert len(rec.calls) == 1  # a successful batch is not delivered again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a caught-up shard reader (runner._kinesis_shard) parks on the shard's lot with no "
-    "deadline, and put_record/put_records only wake a shard that has enhanced fan-out "
-    "subscribers (kinesis.service: `if shard.subscribers: self.touched.add(shard)`): records "
-    "written after the mapping has caught up are never delivered; AWS polls each shard about "
-    "once a second",
-)
 async def test_caught_up_mapping_delivers_new_records_within_about_a_second(
     autojump_clock, lam, kin, fbroker
 ):
@@ -259,12 +245,6 @@ async def test_caught_up_mapping_delivers_new_records_within_about_a_second(
     assert rec.starts[0] <= written_at + 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: records written after the reader has caught up are never delivered (see "
-    "test_caught_up_mapping_delivers_new_records_within_about_a_second), so a LATEST mapping "
-    "delivers nothing",
-)
 async def test_latest_delivers_only_records_written_after_the_mapping(
     autojump_clock, lam, kin, fbroker
 ):
@@ -591,13 +571,6 @@ async def test_tumbling_window_passes_the_state_to_the_next_invocation_of_the_wi
     assert [data_of(r) for r in second[0]["Records"]] == ["w1-a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the window closes only on a read after its end, and a caught-up shard reader is "
-    "never woken again (see test_caught_up_mapping_delivers_new_records_within_about_a_second), "
-    "so the last window never gets its final invocation; AWS invokes the function a final time "
-    "when the window ends",
-)
 async def test_tumbling_window_gets_a_final_invocation_when_it_ends(
     autojump_clock, lam, kin, fbroker
 ):
@@ -739,13 +712,6 @@ async def test_filter_criteria_match_json_data_and_skip_the_others(
     assert len(rec.calls) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runner._kinesis_shard never adds KinesisShardSource.stats['records_filtered'] to "
-    "mapping.stats['filtered'], so GetFunctionMetrics shows FilteredRecords 0 for a Kinesis "
-    "mapping (SQS mappings count them); AWS counts filtered-out records "
-    "(FilteredOutEventCount)",
-)
 async def test_filtered_out_records_are_counted_in_the_mapping_metrics(
     autojump_clock, lam, kin, fbroker
 ):
@@ -786,12 +752,6 @@ async def test_iterator_age_grows_while_a_slow_function_falls_behind(
     assert rec.flat == ["r0", "r1", "r2", "r3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runner._kinesis_shard updates the iterator age when a batch completes "
-    "(source.iterator_age_ms(now) after the invocation), so it includes the function's duration; "
-    "AWS measures from the record's arrival to when the event is sent to the function",
-)
 async def test_iterator_age_is_measured_when_the_batch_is_sent(autojump_clock, lam, kin, fbroker):
     """AWS: IteratorAge "measures the amount of time between when a stream receives the record
     and when the event source mapping sends the event to the function"."""
@@ -833,13 +793,6 @@ async def test_disabling_stops_delivery_and_enabling_resumes_where_it_stopped(
     assert rec.flat == ["r0", "r1", "r2", "r3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runner._kinesis_shard builds the shard's KinesisSourceConfig (and keeps `opts`) "
-    "once when the shard reader starts, so UpdateEventSourceMapping settings (here "
-    "MaximumRetryAttempts and DestinationConfig) never reach a running shard: the poison batch "
-    "is retried forever; AWS applies the updated settings",
-)
 async def test_updated_retry_settings_apply_to_a_shard_being_processed(
     autojump_clock, lam, kin, sqs, fbroker
 ):

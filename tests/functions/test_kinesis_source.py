@@ -137,7 +137,7 @@ def test_event_records_have_the_aws_kinesis_record_shape() -> None:
                 "eventVersion": "1.0",
                 "eventID": f"{SHARD}:{seq}",
                 "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT}:role/msgsim",
+                "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT}:role/msgsim-lambda",
                 "awsRegion": REGION,
                 "eventSourceARN": STREAM,
             }
