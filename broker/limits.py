@@ -185,7 +185,12 @@ LAMBDA_ESM_SQS_FIFO_BATCH_SIZE_MAX = 10
 LAMBDA_ESM_KINESIS_BATCH_SIZE_DEFAULT = 100
 LAMBDA_ESM_BATCHING_WINDOW_MAX = 300
 LAMBDA_ESM_SQS_MAX_CONCURRENCY_MIN = 2
-LAMBDA_ESM_SQS_MAX_CONCURRENCY_MAX = 1_000
+LAMBDA_ESM_SQS_MAX_CONCURRENCY_MAX = 1_000  # ScalingConfig.MaximumConcurrency
+#: Without ScalingConfig an SQS mapping scales to at most 1,250 concurrent invokes.
+LAMBDA_ESM_SQS_CONCURRENCY_DEFAULT_MAX = 1_250
+#: What a poller counts per record, beyond the body, when it fills a batch to the 6 MB payload
+#: limit (the record's ids, receipt handle, attributes and JSON punctuation).
+LAMBDA_ESM_SQS_RECORD_OVERHEAD = 1_024
 LAMBDA_ESM_SQS_INITIAL_POLLERS = 5  # an SQS mapping starts with five concurrent batches
 LAMBDA_ESM_SQS_SCALE_UP_PER_MINUTE = 300  # ... and adds up to 300 a minute while messages remain
 LAMBDA_ESM_PARALLELIZATION_MAX = 10

@@ -276,6 +276,29 @@ class _HandlerError(Exception):
         self.message = message
 
 
+class _SqsPollers:
+    """The pollers of one SQS mapping: how many run, and the signal to add more."""
+
+    __slots__ = ("count", "demand", "idle", "mapping")
+
+    def __init__(self, mapping: EventSourceMapping) -> None:
+        self.mapping = mapping
+        self.count = 0
+        self.idle = 0  # pollers waiting on an empty queue
+        self.demand = trio.Event()
+
+    def cap(self) -> int:
+        """At most this many concurrent batches: ScalingConfig.MaximumConcurrency, or 1,250."""
+        return (
+            self.mapping.options.maximum_concurrency
+            or limits.LAMBDA_ESM_SQS_CONCURRENCY_DEFAULT_MAX
+        )
+
+    def base(self) -> int:
+        """The pollers a mapping keeps while idle: five (fewer under a lower maximum)."""
+        return min(limits.LAMBDA_ESM_SQS_INITIAL_POLLERS, self.cap())
+
+
 class FunctionRunner:
     """Owned by the Broker; runs everything the Lambda service decides."""
 
@@ -562,34 +585,41 @@ class FunctionRunner:
     # ------------------------------------------------------------------ mappings: SQS
     async def _sqs_mapping(self, mapping: EventSourceMapping) -> None:
         """Run an SQS mapping: pollers that each take a batch, invoke, and delete what
-        succeeded. Five pollers to start with; while batches keep coming full, up to 300 more a
-        minute, to MaximumConcurrency (or 1,000); an idle extra poller stops."""
-        state = {"pollers": 0, "demand": trio.Event()}
-
-        def cap() -> int:
-            return mapping.options.maximum_concurrency or limits.LAMBDA_ESM_SQS_MAX_CONCURRENCY_MAX
-
+        succeeded. As AWS describes the scaling: five concurrent batches to start; while
+        messages are still available after a receive, up to 300 more pollers a minute, to
+        ScalingConfig.MaximumConcurrency (or 1,250); a poller that finds the queue empty stops
+        while there are more than five (scaling back when traffic is low), and pollers beyond a
+        lowered MaximumConcurrency stop after their batch."""
+        state = _SqsPollers(mapping)
         async with trio.open_nursery() as nursery:
 
             def spawn(n: int) -> None:
                 for _ in range(n):
-                    state["pollers"] += 1
+                    state.count += 1
                     nursery.start_soon(self._sqs_poller, mapping, state)
 
-            spawn(min(limits.LAMBDA_ESM_SQS_INITIAL_POLLERS, cap()))
+            spawn(state.base())
             while not mapping.gone:
-                await state["demand"].wait()
-                state["demand"] = trio.Event()
+                if state.count < state.base():  # MaximumConcurrency raised, or pollers ended
+                    spawn(state.base() - state.count)
+                await state.demand.wait()
+                state.demand = trio.Event()
                 await trio.sleep(60)
-                room = cap() - state["pollers"]
-                if room > 0 and not mapping.gone:
+                room = state.cap() - state.count
+                queue = self.broker.sqs.queue_by_arn(mapping.source_arn)
+                backlog = queue is not None and queue.n_available > 0
+                if room > 0 and backlog and not mapping.gone:
                     spawn(min(limits.LAMBDA_ESM_SQS_SCALE_UP_PER_MINUTE, room))
             nursery.cancel_scope.cancel()
 
-    async def _sqs_receive(self, mapping: EventSourceMapping, n: int) -> list[tuple[Any, int]]:
+    async def _sqs_receive(
+        self, mapping: EventSourceMapping, n: int, state: _SqsPollers | None = None
+    ) -> list[tuple[Any, int]] | None:
         """Receive up to ``n`` messages, waiting as long as it takes (an endless long poll that
         wakes only when a message may have become receivable). Each comes with its receive
-        count when taken (the generation of its receipt handle, for the delete)."""
+        count when taken (the generation of its receipt handle, for the delete). With
+        ``state``, None when this poller should stop instead of waiting (the mapping has more
+        pollers than it needs while the queue is empty)."""
         broker = self.broker
         sqs = broker.sqs
         while True:
@@ -606,43 +636,71 @@ class FunctionRunner:
             if sqs.touched:
                 broker._wake("sqs", sqs)
             if got:
+                if state is not None and queue.n_available and not state.idle:
+                    state.demand.set()  # messages still available, every poller busy
                 return [(m, m.receive_count) for m in got]
+            if state is not None and state.count > state.base():
+                return None
             lot_key = ("sqs", queue.uid)
             lot = broker._lots.get(lot_key)
             if lot is None:
                 lot = broker._lots[lot_key] = trio.lowlevel.ParkingLot()
             timer = queue.next_timer()
+            if state is not None:
+                state.idle += 1
             try:
                 with trio.move_on_at(math.inf if timer is None else timer):
                     await lot.park()
             finally:
+                if state is not None:
+                    state.idle -= 1
                 if not lot:
                     broker._lots.pop(lot_key, None)
 
-    async def _sqs_poller(self, mapping: EventSourceMapping, state: dict[str, Any]) -> None:
+    async def _sqs_poller(self, mapping: EventSourceMapping, state: _SqsPollers) -> None:
+        """Take batches until the mapping is deleted or this poller is not needed. A batch
+        gathers messages until BatchSize, the batching window or the 6 MB payload limit; a
+        message that would take the batch past 6 MB starts the next batch instead."""
+        budget = limits.LAMBDA_SYNC_PAYLOAD_MAX
+        overhead = limits.LAMBDA_ESM_SQS_RECORD_OVERHEAD
+        carry: list[tuple[Any, int]] = []
         try:
             while not mapping.gone:
+                if state.count > state.cap() and not carry:
+                    return  # MaximumConcurrency was lowered
                 opts = mapping.options
-                batch = await self._sqs_receive(mapping, min(10, opts.batch_size))
-                if opts.batching_window > 0 or opts.batch_size > 10:
+                if carry:
+                    batch, carry = carry, []
+                else:
+                    got = await self._sqs_receive(mapping, min(10, opts.batch_size), state)
+                    if got is None:
+                        return
+                    batch = got
+                size = 0
+                for i, (m, _) in enumerate(batch):
+                    size += len(m.body) + overhead
+                    if size > budget and i:
+                        batch, carry = batch[:i], batch[i:]
+                        break
+                if (opts.batching_window > 0 or opts.batch_size > 10) and not carry:
                     deadline = trio.current_time() + opts.batching_window
-                    size = sum(len(m.body) for m, _ in batch)
-                    while (
-                        len(batch) < opts.batch_size and size < limits.LAMBDA_SYNC_PAYLOAD_MAX // 2
-                    ):
+                    while len(batch) < opts.batch_size and not carry:
+                        more = None
                         with trio.move_on_at(deadline):
                             more = await self._sqs_receive(
                                 mapping, min(10, opts.batch_size - len(batch))
                             )
-                            batch.extend(more)
-                            size += sum(len(m.body) for m, _ in more)
-                            continue
-                        break
-                if len(batch) >= min(10, opts.batch_size):
-                    state["demand"].set()
+                        if not more:
+                            break  # the window ended
+                        for i, item in enumerate(more):
+                            size += len(item[0].body) + overhead
+                            if size > budget:
+                                carry = more[i:]
+                                break
+                            batch.append(item)
                 await self._sqs_batch(mapping, batch)
         finally:
-            state["pollers"] -= 1
+            state.count -= 1
 
     async def _sqs_batch(self, mapping: EventSourceMapping, taken: list[tuple[Any, int]]) -> None:
         """Invoke the function with one batch; delete what succeeded (or was filtered out)."""

@@ -1113,22 +1113,27 @@ class SqsService:
         """The record Lambda hands a handler for one received message (lower camelCase keys,
         the system attributes Lambda includes, message attributes with list fields)."""
         wall_ms = self.epoch.wall_ms
+        extra = msg.extra
         attrs: dict[str, Any] = {
             "ApproximateReceiveCount": str(msg.receive_count),
             "SentTimestamp": str(wall_ms(msg.sent_at)),
         }
-        if queue.fifo:
-            attrs["SequenceNumber"] = msg.sequence_number
-        if msg.group_id is not None:
-            attrs["MessageGroupId"] = msg.group_id
-        attrs["SenderId"] = self.account_id
-        if queue.fifo:
-            attrs["MessageDeduplicationId"] = msg.dedup_id
-        attrs["ApproximateFirstReceiveTimestamp"] = str(wall_ms(msg.first_receive))  # type: ignore[arg-type]
-        if msg.system:
-            attrs["AWSTraceHeader"] = msg.system["AWSTraceHeader"]["StringValue"]
-        if msg.origin is not None:
-            attrs["DeadLetterQueueSourceArn"] = msg.origin
+        if extra is None and msg.group_id is None:  # the common case: a plain message
+            attrs["SenderId"] = self.account_id
+            attrs["ApproximateFirstReceiveTimestamp"] = str(wall_ms(msg.first_receive))  # type: ignore[arg-type]
+        else:
+            if queue.fifo:
+                attrs["SequenceNumber"] = msg.sequence_number
+            if msg.group_id is not None:
+                attrs["MessageGroupId"] = msg.group_id
+            attrs["SenderId"] = self.account_id
+            if queue.fifo:
+                attrs["MessageDeduplicationId"] = msg.dedup_id
+            attrs["ApproximateFirstReceiveTimestamp"] = str(wall_ms(msg.first_receive))  # type: ignore[arg-type]
+            if msg.system:
+                attrs["AWSTraceHeader"] = msg.system["AWSTraceHeader"]["StringValue"]
+            if msg.origin is not None:
+                attrs["DeadLetterQueueSourceArn"] = msg.origin
         record: dict[str, Any] = {
             "messageId": msg.message_id,
             "receiptHandle": self._handle(queue, msg),
@@ -1140,9 +1145,9 @@ class SqsService:
             "eventSourceARN": queue.arn,
             "awsRegion": region,
         }
-        if msg.attributes:
+        if extra is not None and extra.attributes:
             out = {}
-            for name, value in msg.attributes.items():
+            for name, value in extra.attributes.items():
                 entry: dict[str, Any] = {"stringListValues": [], "binaryListValues": []}
                 if "BinaryValue" in value:
                     entry["binaryValue"] = b64encode(value["BinaryValue"]).decode()
@@ -1151,7 +1156,7 @@ class SqsService:
                 entry["dataType"] = value["DataType"]
                 out[name] = entry
             record["messageAttributes"] = out
-            record["md5OfMessageAttributes"] = msg.md5_attributes
+            record["md5OfMessageAttributes"] = extra.md5_attributes
         return record
 
     def delete_for_lambda(self, queue: Queue, taken: list[tuple[Message, int]]) -> None:
