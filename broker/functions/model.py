@@ -286,21 +286,37 @@ class AsyncQueue:
         expires = event.enqueued_at + function.max_event_age
         heapq.heappush(self._expiry, (expires, self._seq, event))
 
-    def unpark(self, function: Function) -> bool:
-        """A unit of ``function``'s concurrency came free: its first waiting event goes back to
-        the queue, due as before. True when there was one."""
+    def unpark(self, function: Function, n: int = 1) -> int:
+        """Units of ``function``'s concurrency came free: up to ``n`` of its waiting events go
+        back to the queue, due as before. How many did. A deleted function's waiting events
+        are dropped instead."""
         waiting = function.waiting
-        while waiting:
+        if function.deleted:
+            for event in waiting:
+                if event.state == WAITING:
+                    event.move(DROPPED)
+                    function.metrics.async_events_dropped += 1
+            waiting.clear()
+        done = 0
+        while waiting and done < n:
             event = waiting.popleft()
             if event.state == WAITING:  # others expired or were dropped meanwhile
                 event.move(QUEUED)
                 heapq.heappush(self._heap, event)
                 self.queued += 1
-                if not waiting:
-                    self.waiting_functions.pop(function, None)
-                return True
-        self.waiting_functions.pop(function, None)
-        return False
+                done += 1
+        if not waiting:
+            self.waiting_functions.pop(function, None)
+        return done
+
+    def reschedule_expiry(self, function: Function) -> None:
+        """``function``'s MaximumEventAgeInSeconds changed: its waiting events expire by the
+        new limit (entries for the old one are skipped when they come up)."""
+        for event in function.waiting:
+            if event.state == WAITING:
+                self._seq += 1
+                expires = event.enqueued_at + function.max_event_age
+                heapq.heappush(self._expiry, (expires, self._seq, event))
 
     def pop_expired(self, now: float) -> AsyncEvent | None:
         """A waiting event that has reached MaximumEventAgeInSeconds (or whose function was

@@ -490,15 +490,9 @@ class FunctionRunner:
         queue = svc.async_queue
         while True:
             self._kick = trio.Event()
-            now = trio.current_time()
-            svc.expire_waiting(now)
-            while True:
-                event = queue.pop_due(now)
-                if event is None:
-                    break
-                if svc.start_event(event, now):
-                    self.busy += 1  # counted until its task starts running the handler
-                    self.broker._nursery.start_soon(self._run_event, event)
+            for event in svc.start_due(trio.current_time()):
+                self.busy += 1  # counted until its task starts running the handler
+                self.broker._nursery.start_soon(self._run_event, event)
             self.after_call()
             due = queue.next_due()
             if due is None:

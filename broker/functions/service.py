@@ -624,6 +624,8 @@ class LambdaService:
         del self.functions[fn.name]
         if fn.reserved is not None:
             self.reserved_total -= fn.reserved
+        self.async_queue.unpark(fn)  # drops its waiting events
+        self.kicked = True  # a returned reservation may let other functions' events start
         # Mappings of a deleted function stay (AWS keeps them, failing); msgsim disables them.
         for mapping in self.mappings.values():
             if mapping.function is fn:
@@ -664,15 +666,36 @@ class LambdaService:
         fn.running -= 1
         fn.metrics.concurrent_executions = fn.running
         queue = self.async_queue
+        if fn.reserved is None:
+            self.unreserved_running -= 1
         if queue.unpark(fn):
             self.kicked = True
         elif fn.reserved is None and queue.waiting_functions:
             for other in list(queue.waiting_functions):
-                if other.reserved is None and queue.unpark(other):
+                if (other.reserved is None or other.deleted) and queue.unpark(other):
                     self.kicked = True
                     break
-        if fn.reserved is None:
-            self.unreserved_running -= 1
+
+    def wake_waiting(self) -> None:
+        """Hand every free unit of concurrency to a waiting async event: after a reservation
+        changed, a function was deleted, or an event given a unit expired instead of running.
+        Events of a function with reserved concurrency 0 all go (to fail for good)."""
+        queue = self.async_queue
+        if not queue.waiting_functions:
+            return
+        shared = self.unreserved_pool - self.unreserved_running
+        for fn in list(queue.waiting_functions):
+            if fn.reserved is None:
+                n = shared
+            elif fn.reserved == 0:
+                n = len(fn.waiting)
+            else:
+                n = fn.reserved - fn.running
+            got = queue.unpark(fn, max(n, 0)) if n > 0 or fn.deleted else 0
+            if fn.reserved is None:
+                shared -= got
+            if got:
+                self.kicked = True
 
     def throttled_error(self, fn: Function, reason: str) -> TooManyRequestsException:
         err = TooManyRequestsException(f"Rate Exceeded. Reason: {reason}")
@@ -713,6 +736,7 @@ class LambdaService:
             self.unreserved_running += fn.running
         self.reserved_total += (reserved or 0) - (fn.reserved or 0)
         fn.reserved = reserved
+        self.kicked = True  # units may have come free for waiting events
 
     def get_function_concurrency(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
         check_known(p, frozenset({"FunctionName"}), "GetFunctionConcurrency", ValidationException)
@@ -799,6 +823,8 @@ class LambdaService:
         fn = self._fn(p)
         fn.event_invoke_config = self._event_invoke_changes(p)  # Put replaces the whole config
         fn.event_invoke_modified = self.epoch.wall(now)
+        self.async_queue.reschedule_expiry(fn)  # a lowered MaximumEventAgeInSeconds
+        self.kicked = True
         return self._eic_response(fn, now)
 
     def update_function_event_invoke_config(
@@ -809,6 +835,8 @@ class LambdaService:
         changes = self._event_invoke_changes(p)
         fn.event_invoke_config = {**(fn.event_invoke_config or {}), **changes}
         fn.event_invoke_modified = self.epoch.wall(now)
+        self.async_queue.reschedule_expiry(fn)  # a lowered MaximumEventAgeInSeconds
+        self.kicked = True
         return self._eic_response(fn, now)
 
     def get_function_event_invoke_config(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -951,6 +979,8 @@ class LambdaService:
         if now - event.enqueued_at > fn.max_event_age:
             event.move(EXPIRED)
             self._dead(event, None, "EventAgeExceeded", now)
+            if fn.waiting:
+                self.kicked = True  # a unit it may have been handed goes to the next one
             return False
         if fn.reserved == 0:
             # AWS: with reserved concurrency 0, events go straight to the dead-letter queue or
@@ -971,6 +1001,20 @@ class LambdaService:
         if age > fn.metrics.max_event_age:
             fn.metrics.max_event_age = age
         return True
+
+    def start_due(self, now: float) -> list[AsyncEvent]:
+        """One pass of the async dispatcher: waiting events past their age fail for good, free
+        units go to waiting events, and every due event that finds a unit starts (concurrency
+        taken; the runtime runs them). The others wait, expire or fail as :meth:`start_event`
+        decides."""
+        self.expire_waiting(now)
+        self.wake_waiting()
+        queue = self.async_queue
+        started = []
+        while (event := queue.pop_due(now)) is not None:
+            if self.start_event(event, now):
+                started.append(event)
+        return started
 
     def expire_waiting(self, now: float) -> None:
         """Events that waited for concurrency past MaximumEventAgeInSeconds fail for good
