@@ -12,6 +12,7 @@ Output a handler prints, and what it logs through :mod:`logging`, is captured pe
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import importlib
 import inspect
@@ -21,7 +22,7 @@ import logging
 import math
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -561,13 +562,27 @@ class FunctionRunner:
             log.exception("internal failure in event source mapping %s", mapping.uuid)
             mapping.last_result = f"PROBLEM: internal failure: {exc!r}"
 
+    @contextlib.contextmanager
+    def _watch(self, mapping: EventSourceMapping, event: trio.Event) -> Iterator[None]:
+        """While inside, ``event`` is set when the mapping changes (enabled, updated,
+        deleted)."""
+        entry = (event, mapping.version)
+        self._mapping_changed.setdefault(mapping.uuid, []).append(entry)
+        try:
+            yield
+        finally:
+            waiters = self._mapping_changed.get(mapping.uuid)
+            if waiters is not None and entry in waiters:
+                waiters.remove(entry)
+                if not waiters:
+                    del self._mapping_changed[mapping.uuid]
+
     async def _mapping_wait(self, mapping: EventSourceMapping) -> None:
         """Wait until the mapping changes (enabled, updated, deleted) or a passing state ends."""
         event = trio.Event()
-        self._mapping_changed.setdefault(mapping.uuid, []).append((event, mapping.version))
         now = trio.current_time()
         wake = mapping._due if mapping._target is not None else math.inf
-        with trio.move_on_at(max(wake, now)):
+        with self._watch(mapping, event), trio.move_on_at(max(wake, now)):
             await event.wait()
         mapping.advance(trio.current_time())
 
@@ -931,11 +946,8 @@ class FunctionRunner:
         """Until a batch finishes (``wake``), the mapping changes, the source's timer is due,
         or (``polling``) a write lands on the shard."""
         broker = self.broker
-        waiters = self._mapping_changed.setdefault(mapping.uuid, [])
-        entry = (wake, mapping.version)
-        waiters.append(entry)
         deadline = math.inf if timer is None else timer
-        try:
+        with self._watch(mapping, wake):
             if not polling:
                 with trio.move_on_at(deadline):
                     await wake.wait()
@@ -963,12 +975,6 @@ class FunctionRunner:
                 shard.subscribers -= 1
                 if not lot:
                     broker._lots.pop(lot_key, None)
-        finally:
-            still = self._mapping_changed.get(mapping.uuid)
-            if still is not None and entry in still:
-                still.remove(entry)
-                if not still:
-                    del self._mapping_changed[mapping.uuid]
 
 
 def _kinesis_config(opts: Any, parallelization_factor: int | None = None) -> KinesisSourceConfig:
