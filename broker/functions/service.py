@@ -821,11 +821,8 @@ class LambdaService:
     def put_function_event_invoke_config(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
         check_known(p, self._EIC, "PutFunctionEventInvokeConfig", ValidationException)
         fn = self._fn(p)
-        fn.event_invoke_config = self._event_invoke_changes(p)  # Put replaces the whole config
-        fn.event_invoke_modified = self.epoch.wall(now)
-        self.async_queue.reschedule_expiry(fn)  # a lowered MaximumEventAgeInSeconds
-        self.kicked = True
-        return self._eic_response(fn, now)
+        # Put replaces the whole config.
+        return self._set_event_invoke_config(fn, self._event_invoke_changes(p), now)
 
     def update_function_event_invoke_config(
         self, p: Mapping[str, Any], now: float
@@ -833,40 +830,34 @@ class LambdaService:
         check_known(p, self._EIC, "UpdateFunctionEventInvokeConfig", ValidationException)
         fn = self._fn(p)
         changes = self._event_invoke_changes(p)
-        fn.event_invoke_config = {**(fn.event_invoke_config or {}), **changes}
+        return self._set_event_invoke_config(fn, {**(fn.event_invoke_config or {}), **changes}, now)
+
+    def _set_event_invoke_config(
+        self, fn: Function, config: dict[str, Any], now: float
+    ) -> dict[str, Any]:
+        fn.event_invoke_config = config
         fn.event_invoke_modified = self.epoch.wall(now)
         self.async_queue.reschedule_expiry(fn)  # a lowered MaximumEventAgeInSeconds
         self.kicked = True
         return self._eic_response(fn, now)
 
-    def get_function_event_invoke_config(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        check_known(
-            p,
-            frozenset({"FunctionName", "Qualifier"}),
-            "GetFunctionEventInvokeConfig",
-            ValidationException,
-        )
+    def _fn_with_event_invoke_config(self, p: Mapping[str, Any], operation: str) -> Function:
+        check_known(p, frozenset({"FunctionName", "Qualifier"}), operation, ValidationException)
         fn = self._fn(p)
         if fn.event_invoke_config is None:
             raise ResourceNotFoundException(
                 f"The function {fn.arn} doesn't have an EventInvokeConfig"
             )
+        return fn
+
+    def get_function_event_invoke_config(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+        fn = self._fn_with_event_invoke_config(p, "GetFunctionEventInvokeConfig")
         return self._eic_response(fn, now)
 
     def delete_function_event_invoke_config(
         self, p: Mapping[str, Any], now: float
     ) -> dict[str, Any]:
-        check_known(
-            p,
-            frozenset({"FunctionName", "Qualifier"}),
-            "DeleteFunctionEventInvokeConfig",
-            ValidationException,
-        )
-        fn = self._fn(p)
-        if fn.event_invoke_config is None:
-            raise ResourceNotFoundException(
-                f"The function {fn.arn} doesn't have an EventInvokeConfig"
-            )
+        fn = self._fn_with_event_invoke_config(p, "DeleteFunctionEventInvokeConfig")
         fn.event_invoke_config = None
         return {}
 

@@ -52,16 +52,25 @@ def signature(string_to_sign: str, secret: bytes) -> str:
     return base64.b64encode(digest * 8).decode()
 
 
-def _attributes_json(attributes: dict[str, dict[str, Any]]) -> str:
-    """``{\n    "name" : {"Type":"String","Value":"v"},...\n  }`` as AWS lays it out. (Names
-    are validated to ASCII without quotes or backslashes: no escaping.)"""
-    parts = []
+def _attribute_pairs(attributes: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(name, Type, Value) of each message attribute as a notification shows it (binary values
+    in base64)."""
+    out = []
     for name, attr in attributes.items():
-        data_type = attr["DataType"]
         value = attr.get("StringValue")
         if value is None:
             value = base64.b64encode(attr["BinaryValue"]).decode()
-        parts.append(f'    "{name}" : {{"Type":{_dumps(data_type)},"Value":{_dumps(value)}}}')
+        out.append((name, attr["DataType"], value))
+    return out
+
+
+def _attributes_json(attributes: dict[str, dict[str, Any]]) -> str:
+    """``{\n    "name" : {"Type":"String","Value":"v"},...\n  }`` as AWS lays it out. (Names
+    are validated to ASCII without quotes or backslashes: no escaping.)"""
+    parts = [
+        f'    "{name}" : {{"Type":{_dumps(data_type)},"Value":{_dumps(value)}}}'
+        for name, data_type, value in _attribute_pairs(attributes)
+    ]
     return "{\n" + ",\n".join(parts) + "\n  }"
 
 
@@ -97,15 +106,42 @@ class Signer:
             f'{head}"{self.endpoint}?Action=Unsubscribe&SubscriptionArn={subscription_arn}"{tail}'
         )
 
+    def _sign_notification(self, pub: Published, text: str) -> str:
+        signed = f"Message\n{text}\nMessageId\n{pub.message_id}\n"
+        if pub.subject is not None:
+            signed += f"Subject\n{pub.subject}\n"
+        signed += f"Timestamp\n{pub.timestamp}\nTopicArn\n{pub.topic_arn}\nType\nNotification\n"
+        return signature(signed, self.secret)
+
+    def lambda_notification(self, pub: Published, subscription_arn: str) -> dict[str, Any]:
+        """The ``Sns`` object of the event Lambda receives: the notification's fields in AWS's
+        order, spelt SigningCertUrl and UnsubscribeUrl, with a null Subject and an empty
+        MessageAttributes when the message had none."""
+        text = pub.text_for("lambda")
+        return {
+            "Type": "Notification",
+            "MessageId": pub.message_id,
+            "TopicArn": pub.topic_arn,
+            "Subject": pub.subject,
+            "Message": text,
+            "Timestamp": pub.timestamp,
+            "SignatureVersion": "1",
+            "Signature": self._sign_notification(pub, text),
+            "SigningCertUrl": self.cert_url,
+            "UnsubscribeUrl": (
+                f"{self.endpoint}?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
+            ),
+            "MessageAttributes": {
+                name: {"Type": data_type, "Value": value}
+                for name, data_type, value in _attribute_pairs(pub.attributes or {})
+            },
+        }
+
     def _notification_parts(self, pub: Published, protocol: str) -> tuple[str, str]:
         text = pub.text_for(protocol)
         q = _dumps
         subject = pub.subject
-        signed = f"Message\n{text}\nMessageId\n{pub.message_id}\n"
-        if subject is not None:
-            signed += f"Subject\n{subject}\n"
-        signed += f"Timestamp\n{pub.timestamp}\nTopicArn\n{pub.topic_arn}\nType\nNotification\n"
-        sig = signature(signed, self.secret)
+        sig = self._sign_notification(pub, text)
         # Ids, ARNs, timestamps and URLs are ASCII without quotes or backslashes: no escaping.
         head = f'{{\n  "Type" : "Notification",\n  "MessageId" : "{pub.message_id}"'
         if pub.sequence_number is not None:

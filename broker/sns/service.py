@@ -1455,7 +1455,7 @@ class SnsService:
             "EventSource": "aws:sns",
             "EventVersion": "1.0",
             "EventSubscriptionArn": sub.arn,
-            "Sns": _lambda_sns(json.loads(self.signer.notification(pub, "lambda", sub.arn))),
+            "Sns": self.signer.lambda_notification(pub, sub.arn),
         }
         try:
             self.invoke_lambda(sub.endpoint, {"Records": [record]}, now)
@@ -1610,25 +1610,6 @@ class SnsService:
             "dead_lettered": self.dead_lettered,
             "retries_scheduled": len(self._retries),
         }
-
-
-def _lambda_sns(envelope: dict[str, Any]) -> dict[str, Any]:
-    """The ``Sns`` object of the event Lambda receives: the notification's fields in AWS's
-    order, with SigningCertUrl and UnsubscribeUrl spelt so, a null Subject and an empty
-    MessageAttributes when the message had none."""
-    return {
-        "Type": envelope["Type"],
-        "MessageId": envelope["MessageId"],
-        "TopicArn": envelope["TopicArn"],
-        "Subject": envelope.get("Subject"),
-        "Message": envelope["Message"],
-        "Timestamp": envelope["Timestamp"],
-        "SignatureVersion": envelope["SignatureVersion"],
-        "Signature": envelope["Signature"],
-        "SigningCertUrl": envelope["SigningCertURL"],
-        "UnsubscribeUrl": envelope["UnsubscribeURL"],
-        "MessageAttributes": envelope.get("MessageAttributes", {}),
-    }
 
 
 __all__ = ["SnsOptions", "SnsService"]

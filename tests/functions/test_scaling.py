@@ -615,15 +615,9 @@ async def test_batching_window_of_300_seconds_invokes_when_the_window_ends(
     assert await counts(sqs, url) == (0, 0)
 
 
-async def test_batching_window_ends_early_on_payload_size(autojump_clock, lam, sqs):
-    """AWS: a batching window also ends when the batch's payload reaches the 6 MB invocation
-    limit: with 8 MB waiting, Lambda invokes before the 300-second window is over, no event
-    exceeds 6 MB, and every message is processed."""
-    batches = []
-
-    def handler(event, context):
-        batches.append((trio.current_time(), len(json.dumps(event)), len(event["Records"])))
-
+async def send_forty_200kb_messages(lam, sqs, handler) -> str:
+    """A mapping (BatchSize 1,000, a 300 s window) and 8 MB arriving as 40 messages of 200 KB,
+    one a second; the queue's URL."""
     url, arn = await slow_mapping(lam, sqs, handler, timeout=30, visibility=900)
     await lam.create_event_source_mapping(
         EventSourceArn=arn, FunctionName="f", BatchSize=1000, MaximumBatchingWindowInSeconds=300
@@ -633,6 +627,19 @@ async def test_batching_window_ends_early_on_payload_size(autojump_clock, lam, s
     for i in range(40):
         await sqs.send_message(QueueUrl=url, MessageBody=f"{i}:{body}")
         await trio.sleep(1)
+    return url
+
+
+async def test_batching_window_ends_early_on_payload_size(autojump_clock, lam, sqs):
+    """AWS: a batching window also ends when the batch's payload reaches the 6 MB invocation
+    limit: with 8 MB waiting, Lambda invokes before the 300-second window is over, no event
+    exceeds 6 MB, and every message is processed."""
+    batches = []
+
+    def handler(event, context):
+        batches.append((trio.current_time(), len(json.dumps(event)), len(event["Records"])))
+
+    url = await send_forty_200kb_messages(lam, sqs, handler)
     assert batches, "no batch invoked within the window although 8 MB were waiting"
     assert batches[0][0] < 1 + 300
     assert all(size <= 6 * 1024 * 1024 for _, size, _ in batches)
@@ -652,14 +659,6 @@ async def test_batching_window_fills_the_batch_up_to_the_6_mb_payload_limit(
     def handler(event, context):
         sizes.append(len(json.dumps(event)))
 
-    url, arn = await slow_mapping(lam, sqs, handler, timeout=30, visibility=900)
-    await lam.create_event_source_mapping(
-        EventSourceArn=arn, FunctionName="f", BatchSize=1000, MaximumBatchingWindowInSeconds=300
-    )
-    await trio.sleep(1)
-    body = "x" * 200_000
-    for i in range(40):
-        await sqs.send_message(QueueUrl=url, MessageBody=f"{i}:{body}")
-        await trio.sleep(1)
+    await send_forty_200kb_messages(lam, sqs, handler)
     assert sizes
     assert 5 * 1024 * 1024 <= sizes[0] <= 6 * 1024 * 1024
