@@ -101,7 +101,9 @@ class FrameDecoder:
 def decode_payload(payload: bytes) -> dict[str, Any]:
     """One frame's payload as a message map; FramingError if it is not exactly one map."""
     try:
-        obj = msgpack.unpackb(payload, raw=False, timestamp=3, strict_map_key=False)
+        obj = msgpack.unpackb(
+            payload, raw=False, timestamp=3, strict_map_key=False, unicode_errors="surrogatepass"
+        )
     except Exception as exc:  # msgpack raises several types (ExtraData, FormatError, ValueError)
         raise FramingError("MalformedFrame", f"The frame is not msgpack: {exc}") from None
     if not isinstance(obj, dict):
@@ -113,7 +115,14 @@ def decode_payload(payload: bytes) -> dict[str, Any]:
 
 def encode(message: Mapping[str, Any]) -> bytes:
     """One message as a frame (length prefix included)."""
-    payload = msgpack.packb(message, use_bin_type=True, datetime=True, default=_default)
+    payload = msgpack.packb(
+        message,
+        use_bin_type=True,
+        datetime=True,
+        default=_default,
+        # a lone surrogate reaches the broker, which refuses it as AWS does (not the wire)
+        unicode_errors="surrogatepass",
+    )
     return _LENGTH.pack(len(payload)) + payload
 
 
@@ -129,8 +138,14 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot encode {type(obj).__name__} on the wire")
 
 
-def error_map(code: str, message: str, sender_fault: bool = True) -> dict[str, Any]:
-    return {"code": code, "message": message, "sender_fault": sender_fault}
+def error_map(
+    code: str, message: str, sender_fault: bool = True, query_code: str | None = None
+) -> dict[str, Any]:
+    """An error as the protocol carries it (``query_code``: the legacy query-protocol code)."""
+    out: dict[str, Any] = {"code": code, "message": message, "sender_fault": sender_fault}
+    if query_code is not None:
+        out["query_code"] = query_code
+    return out
 
 
 __all__ = [

@@ -102,6 +102,12 @@ ValidationError = _define("ValidationError")
 UnknownOperation = _define("UnknownOperationException")
 RequestThrottled = _define("RequestThrottled", status=403)
 ThrottlingException = _define("ThrottlingException")
+#: The endpoint cannot answer: the daemon is shutting down or the connection to it was lost.
+ServiceUnavailable = _define("ServiceUnavailable", sender_fault=False, status=503)
+#: The client cancelled the request before it was answered (the AWS SDKs' code for this).
+RequestCanceled = _define("RequestCanceled")
+#: The request did not carry the shared token the daemon requires (``--token``).
+InvalidClientTokenId = _define("InvalidClientTokenId", status=403)
 
 # SQS
 QueueDoesNotExist = _define("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue")

@@ -35,6 +35,9 @@ from .sqs.service import SqsOptions, SqsService
 
 log = logging.getLogger("msgsim.broker")
 
+#: What :meth:`Broker.call_now` hands back when the operation must wait.
+Pending = Park | RunHandler
+
 
 class Broker:
     """A simulated AWS account in one region. Create with :meth:`Broker.open`."""
@@ -93,6 +96,8 @@ class Broker:
         }
         self._lots: dict[tuple[str, Any], trio.lowlevel.ParkingLot] = {}
         self.requests = 0
+        #: Set by :meth:`drain`: long polls answer at once and no new ones wait.
+        self.draining = False
         # SNS deliveries: HTTP POSTs in flight, the retry timer and settle()'s waiters.
         self._http: httpx.AsyncClient | None = None
         self._inflight = 0
@@ -166,6 +171,20 @@ class Broker:
         self, service: str, operation: str, params: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """Perform one AWS operation and return its response dict; raises BrokerError."""
+        result = self.call_now(service, operation, params)
+        if type(result) is dict:
+            return result
+        return await self.finish(service, result)
+
+    def call_now(
+        self, service: str, operation: str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | Pending:
+        """The synchronous half of :meth:`call`: the response dict when the operation is done at
+        once (most are), else a pending result to hand to :meth:`finish` (a long poll, a
+        synchronous Lambda invoke, a shard subscription). Raises BrokerError.
+
+        Adapters that multiplex many requests (the TCP server) answer the first kind inline and
+        start a task only for the second."""
         svc = self.services.get(service)
         if svc is None:
             raise InvalidAction(
@@ -195,13 +214,24 @@ class Broker:
                 self._after_sns()
             elif svc is self.functions:
                 self.runner.after_call()
-        if type(result) is RunHandler:
-            return await self.runner.invoke_sync(result)
-        if type(result) is Park:
-            return await self._park(service, svc, result)
         if type(result) is Subscribe:
             return {"EventStream": EventStream(self, service, svc, result.feed)}
         return result
+
+    async def finish(self, service: str, pending: Pending) -> dict[str, Any]:
+        """Wait for a pending result of :meth:`call_now` and return the response dict."""
+        if type(pending) is RunHandler:
+            return await self.runner.invoke_sync(pending)
+        if type(pending) is Park:
+            return await self._park(service, self.services[service], pending)
+        return pending  # type: ignore[return-value]
+
+    def drain(self) -> None:
+        """The broker is about to stop: parked long polls answer now with what they have (an
+        empty receive, as when their wait time ends) and shard subscriptions end."""
+        self.draining = True
+        for lot in self._lots.values():
+            lot.unpark_all()
 
     # ------------------------------------------------------------------ long polls
     def _wake(self, name: str, svc: Any) -> None:
@@ -223,10 +253,11 @@ class Broker:
                 timer = park.next_timer()
                 if timer is not None and timer < wake_at:
                     wake_at = timer
-                with trio.move_on_at(wake_at):
-                    await lot.park()
+                if not self.draining:
+                    with trio.move_on_at(wake_at):
+                        await lot.park()
                 now = trio.current_time()
-                final = now >= park.deadline
+                final = now >= park.deadline or self.draining
                 try:
                     result = park.retry(now, final)
                 except BrokerError:
@@ -398,7 +429,7 @@ class EventStream:
                     broker._wake(name, svc)
             if event is not None:
                 return event
-            if feed.done:
+            if feed.done or broker.draining:
                 raise StopAsyncIteration
             lot = broker._lots.get(lot_key)
             if lot is None:

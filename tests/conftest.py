@@ -15,8 +15,12 @@ import pytest
 import trio
 import trio.testing
 
-from adapters import InProcessClient
+from adapters import InProcessClient, open_loopback_client
 from broker import Broker
+
+#: The clients the integration tests run against: direct calls, and the TCP protocol (client,
+#: framing, server) over an in-memory connection, so the same tests stay on the virtual clock.
+CLIENT_KINDS = ["inprocess", "tcp"]
 
 
 def pytest_configure(config):
@@ -45,9 +49,29 @@ async def broker():
         yield b
 
 
+async def _hold(broker, task_status=trio.TASK_STATUS_IGNORED):
+    async with open_loopback_client(broker) as client:
+        task_status.started(client)
+        await trio.sleep_forever()
+
+
+@pytest.fixture(params=CLIENT_KINDS)
+def connect(request, nursery):
+    """``aws = await connect(broker)``: a client of the kind under test (each test using this
+    runs once per kind) for a broker the test opened."""
+
+    async def connect(broker):
+        if request.param == "inprocess":
+            return InProcessClient(broker)
+        return await nursery.start(_hold, broker)
+
+    connect.kind = request.param
+    return connect
+
+
 @pytest.fixture
-def aws(broker):
-    return InProcessClient(broker)
+async def aws(broker, connect):
+    return await connect(broker)
 
 
 @pytest.fixture
@@ -73,6 +97,6 @@ async def fbroker():
 
 
 @pytest.fixture
-def kin(fbroker):
+async def kin(fbroker, connect):
     """A Kinesis client on :func:`fbroker`."""
-    return InProcessClient(fbroker).client("kinesis")
+    return (await connect(fbroker)).client("kinesis")

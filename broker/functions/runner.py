@@ -37,6 +37,7 @@ from .mappings import EventSourceMapping
 from .model import AsyncEvent, Function
 from .outcome import FUNCTION_ERROR, OK, THROTTLED, TIMEOUT, Outcome
 from .service import Delivery, LambdaService, RunHandler, iso_z
+from .workers import Worker, WorkerLost, WorkerPool, outcome_from_reply, reply_from_outcome
 
 if TYPE_CHECKING:
     from ..runtime import Broker
@@ -176,26 +177,82 @@ class LambdaContext:
         self.log_group_name = f"/aws/lambda/{fn.name}"
         self.log_stream_name = f"2025/01/01/[$LATEST]{request_id.replace('-', '')}"
         self.identity = None  # Cognito identity: only for calls through the AWS Mobile SDK
+        self._client_context = client_context if isinstance(client_context, dict) else None
         self.client_context = (
-            ClientContext(client_context) if isinstance(client_context, dict) else None
+            ClientContext(self._client_context) if self._client_context is not None else None
         )
         self._deadline = deadline
+
+    _FIELDS = (
+        "function_name",
+        "function_version",
+        "invoked_function_arn",
+        "memory_limit_in_mb",
+        "aws_request_id",
+        "log_group_name",
+        "log_stream_name",
+    )
+
+    def fields(self) -> dict[str, Any]:
+        """The context as plain data (handed to a remote worker)."""
+        out = {name: getattr(self, name) for name in self._FIELDS}
+        out["client_context"] = self._client_context
+        return out
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any], deadline: float) -> LambdaContext:
+        """A worker's context for an invocation described by :meth:`fields`."""
+        self = cls.__new__(cls)
+        for name in cls._FIELDS:
+            setattr(self, name, str(fields.get(name) or ""))
+        self.identity = None
+        raw = fields.get("client_context")
+        self._client_context = raw if isinstance(raw, dict) else None
+        self.client_context = ClientContext(raw) if isinstance(raw, dict) else None
+        self._deadline = deadline
+        return self
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before the function's Timeout, on the broker's clock."""
         return max(0, int((self._deadline - trio.current_time()) * 1000))
 
 
+@contextlib.contextmanager
+def capturing(buf: list[str], request_id: str, epoch: Epoch) -> Iterator[None]:
+    """Within the block (in this task), what is printed or logged goes to ``buf`` as Lambda
+    writes it to the invocation's log. The hooks must be installed (:func:`install_capture`)."""
+    token = _capture.set(_Capture(buf, request_id, epoch))
+    try:
+        yield
+    finally:
+        _capture.reset(token)
+
+
+def install_capture() -> None:
+    """Install the process-wide capture hooks (refcounted; undo with :func:`uninstall_capture`)."""
+    _Installed.acquire()
+
+
+def uninstall_capture() -> None:
+    _Installed.release()
+
+
 def _resolve(fn: Function) -> Callable[..., Any]:
     handler = fn.handler
     if callable(handler):
         return handler
-    if fn.resolved is not None:
-        return fn.resolved
-    if ":" in handler:
-        module_name, _, attr = handler.partition(":")
+    if fn.resolved is None:
+        fn.resolved = resolve_handler(handler)
+    return fn.resolved
+
+
+def resolve_handler(spec: str) -> Callable[..., Any]:
+    """The callable an import string names (``package.module.function`` or
+    ``package.module:function``); a function error (ImportModuleError, HandlerNotFound) if none."""
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
     else:
-        module_name, _, attr = handler.rpartition(".")
+        module_name, _, attr = spec.rpartition(".")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
@@ -213,7 +270,6 @@ def _resolve(fn: Function) -> Callable[..., Any]:
         raise _HandlerError(
             "Runtime.HandlerNotFound", f"Handler '{attr}' on module '{module_name}' is not callable"
         )
-    fn.resolved = target
     return target
 
 
@@ -271,6 +327,8 @@ class _Invocation:
 
 
 class _HandlerError(Exception):
+    """A handler that cannot be found or loaded (a function error of the runtime's)."""
+
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
         self.error_type = error_type
@@ -310,6 +368,8 @@ class FunctionRunner:
         self._idle = trio.lowlevel.ParkingLot()
         self._kick = trio.Event()
         self._installed = False
+        #: Remote workers serving functions, by function name (see :mod:`.workers`).
+        self.workers: dict[str, WorkerPool] = {}
         #: Pollers waiting for a mapping to change: (event, the mapping version they saw).
         self._mapping_changed: dict[str, list[tuple[trio.Event, int]]] = {}
 
@@ -410,50 +470,65 @@ class FunctionRunner:
         deadline: float,
         buf: list[str],
     ) -> Outcome:
+        pool = self.workers.get(fn.name)
+        if pool:
+            return await self._call_remote(pool, fn, event, context, request_id, deadline, buf)
         try:
             handler = _resolve(fn)
-            result = handler(event, context)
-            timed_out = False
-            if inspect.isawaitable(result):
-                with trio.move_on_at(deadline) as scope:
-                    result = await result
-                timed_out = scope.cancelled_caught
-            if timed_out or trio.current_time() > deadline:
+        except _HandlerError as exc:
+            return _handler_error(exc, buf)
+        return await call_handler(handler, event, context, request_id, deadline, fn.timeout, buf)
+
+    async def _call_remote(
+        self,
+        pool: WorkerPool,
+        fn: Function,
+        event: Any,
+        context: LambdaContext,
+        request_id: str,
+        deadline: float,
+        buf: list[str],
+    ) -> Outcome:
+        """Hand the invocation to a worker (DESIGN: the broker keeps the Timeout)."""
+        now = trio.current_time()
+        request = {
+            "event": event,
+            "context": context.fields(),
+            "timeout": fn.timeout,
+            "remaining_ms": max(0, int((deadline - now) * 1000)),
+            "wall": self.svc.epoch.wall(now),
+        }
+        with trio.move_on_at(deadline) as scope:
+            try:
+                reply = await pool.invoke(request)
+            except WorkerLost:
                 message = (
-                    f"RequestId: {request_id} Error: Task timed out after {fn.timeout:.2f} seconds"
+                    f"RequestId: {request_id} Error: Runtime exited without providing a reason"
                 )
                 buf.append(f"{message}\n")
-                return Outcome(TIMEOUT, error_type="Sandbox.Timedout", error_message=message)
-            if result is None:
-                return Outcome(OK, None, raw=b"null")
-            try:
-                raw = json.dumps(result, separators=(",", ":")).encode()
-            except (TypeError, ValueError) as exc:
                 return Outcome(
-                    FUNCTION_ERROR,
-                    error_type="Runtime.MarshalError",
-                    error_message=f"Unable to marshal response: {exc}",
+                    FUNCTION_ERROR, error_type="Runtime.ExitError", error_message=message
                 )
-            return Outcome(OK, raw=raw)
-        except _HandlerError as exc:
-            buf.append(f"[ERROR] {exc.error_type}: {exc.message}\n")
-            return Outcome(FUNCTION_ERROR, error_type=exc.error_type, error_message=exc.message)
-        except (Exception, SystemExit) as exc:
-            if isinstance(exc, SystemExit):
-                error_type = "Runtime.ExitError"
-                message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {exc.code}"
-                stack: list[str] = []
-            else:
-                error_type = type(exc).__name__
-                message = str(exc)
-                stack = traceback.format_tb(exc.__traceback__)[1:]
-            buf.append(
-                f"[ERROR] {error_type}: {message}\nTraceback (most recent call last):\n"
-                + "".join(stack)
-            )
-            return Outcome(
-                FUNCTION_ERROR, error_type=error_type, error_message=message, stack_trace=stack
-            )
+        if scope.cancelled_caught or trio.current_time() > deadline:
+            return _timed_out(request_id, fn.timeout, buf)
+        outcome, text = outcome_from_reply(reply)
+        buf.append(text)
+        return outcome
+
+    def attach_worker(self, function_name: str, worker: Worker, capacity: int | None) -> Any:
+        """A worker now serves ``function_name`` (existing or not yet created); returns the
+        handle :meth:`detach_worker` takes."""
+        pool = self.workers.get(function_name)
+        if pool is None:
+            pool = self.workers[function_name] = WorkerPool()
+        return pool.attach(worker, capacity)
+
+    def detach_worker(self, function_name: str, handle: Any) -> None:
+        pool = self.workers.get(function_name)
+        if pool is not None:
+            pool.detach(handle)
+            if not pool:
+                del self.workers[function_name]
 
     async def invoke_sync(self, run: RunHandler) -> dict[str, Any]:
         fn = run.function
@@ -975,6 +1050,95 @@ class FunctionRunner:
                 shard.subscribers -= 1
                 if not lot:
                     broker._lots.pop(lot_key, None)
+
+
+async def call_handler(
+    handler: Callable[..., Any],
+    event: Any,
+    context: Any,
+    request_id: str,
+    deadline: float,
+    timeout: float,
+    buf: list[str],
+) -> Outcome:
+    """Run a handler as Lambda's Python runtime does and say what it came to: its result as JSON,
+    a function error (errorType, errorMessage, stackTrace), or a timeout past ``deadline``.
+    Shared by the broker's runner and remote workers."""
+    try:
+        result = handler(event, context)
+        timed_out = False
+        if inspect.isawaitable(result):
+            with trio.move_on_at(deadline) as scope:
+                result = await result
+            timed_out = scope.cancelled_caught
+        if timed_out or trio.current_time() > deadline:
+            return _timed_out(request_id, timeout, buf)
+        if result is None:
+            return Outcome(OK, None, raw=b"null")
+        try:
+            raw = json.dumps(result, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            return Outcome(
+                FUNCTION_ERROR,
+                error_type="Runtime.MarshalError",
+                error_message=f"Unable to marshal response: {exc}",
+            )
+        return Outcome(OK, raw=raw)
+    except _HandlerError as exc:
+        return _handler_error(exc, buf)
+    except (Exception, SystemExit) as exc:
+        if isinstance(exc, SystemExit):
+            error_type = "Runtime.ExitError"
+            message = (
+                f"RequestId: {request_id} Error: Runtime exited with error: exit status {exc.code}"
+            )
+            stack: list[str] = []
+        else:
+            error_type = type(exc).__name__
+            message = str(exc)
+            stack = traceback.format_tb(exc.__traceback__)[1:]
+        buf.append(
+            f"[ERROR] {error_type}: {message}\nTraceback (most recent call last):\n"
+            + "".join(stack)
+        )
+        return Outcome(
+            FUNCTION_ERROR, error_type=error_type, error_message=message, stack_trace=stack
+        )
+
+
+async def run_invocation(handler: Callable[..., Any], request: dict[str, Any]) -> dict[str, Any]:
+    """A remote worker's side of one invocation (see :mod:`.workers`): run ``handler`` on the
+    request's event with a context like the broker's, capture its output, and return the reply.
+    The capture hooks must be installed (:func:`install_capture`)."""
+    fields = request.get("context")
+    fields = fields if isinstance(fields, dict) else {}
+    remaining = request.get("remaining_ms")
+    remaining = remaining / 1000 if type(remaining) in (int, float) else 3.0
+    timeout = request.get("timeout")
+    timeout = float(timeout) if type(timeout) in (int, float) else remaining
+    wall = request.get("wall")
+    now = trio.current_time()
+    deadline = now + remaining
+    context = LambdaContext.from_fields(fields, deadline)
+    request_id = context.aws_request_id
+    epoch = Epoch(wall_at_origin=float(wall) if type(wall) in (int, float) else 0.0, origin=now)
+    buf: list[str] = []
+    with capturing(buf, request_id, epoch):
+        outcome = await call_handler(
+            handler, request.get("event"), context, request_id, deadline, timeout, buf
+        )
+    return reply_from_outcome(outcome, "".join(buf))
+
+
+def _timed_out(request_id: str, timeout: float, buf: list[str]) -> Outcome:
+    message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+    buf.append(f"{message}\n")
+    return Outcome(TIMEOUT, error_type="Sandbox.Timedout", error_message=message)
+
+
+def _handler_error(exc: _HandlerError, buf: list[str]) -> Outcome:
+    buf.append(f"[ERROR] {exc.error_type}: {exc.message}\n")
+    return Outcome(FUNCTION_ERROR, error_type=exc.error_type, error_message=exc.message)
 
 
 def _kinesis_config(opts: Any, parallelization_factor: int | None = None) -> KinesisSourceConfig:

@@ -1036,8 +1036,8 @@ async def test_send_message_returns_before_the_mapped_handler_runs(autojump_cloc
     bodies = []
 
     async def handler(event, context):
-        bodies.extend(r["body"] for r in event["Records"])
         await trio.sleep(2)
+        bodies.extend(r["body"] for r in event["Records"])
 
     url, qarn = await make_queue(sqs, "src")
     await lam.create_function(FunctionName="f", Handler=handler)

@@ -36,6 +36,13 @@ def lam(aws):
     return aws.client("lambda")
 
 
+@pytest.fixture
+def direct(broker):
+    """In-process (lambda, sqs) clients, for tests that need :func:`keep_busy`."""
+    aws = InProcessClient(broker)
+    return aws.client("lambda"), aws.client("sqs")
+
+
 @contextlib.asynccontextmanager
 async def lambda_broker(**options):
     """A broker with LambdaOptions(**options): its (lambda, sqs) clients."""
@@ -210,8 +217,10 @@ async def test_reserved_concurrency_caps_a_mapping_and_throttled_batches_are_not
     """AWS: an event source mapping does not look at reserved concurrency: it scales its
     pollers past it and the function throttles the extra invocations. A throttled batch is not
     lost: its messages return to the queue after the visibility timeout (their receive count
-    grows) and are processed later. The function never runs more than its reservation."""
-    h = Concurrency(hold=10)
+    grows) and are processed later. The function never runs more than its reservation.
+    (Batches take 7 s so that none ends on the minute the mapping decides to scale: which comes
+    first at one instant is not part of the semantics.)"""
+    h = Concurrency(hold=7)
     url, arn = await slow_mapping(lam, sqs, h, timeout=30)
     await lam.put_function_concurrency(FunctionName="f", ReservedConcurrentExecutions=10)
     bodies = await fill(sqs, url, 150)
@@ -511,18 +520,23 @@ async def test_sqs_mapping_batches_share_the_function_environments(autojump_cloc
 
 async def keep_busy(lam, until: float) -> None:
     """Occupy a function with consecutive synchronous runs of ``{"hold": 890}`` until ``until``
-    (each starts the instant the one before ends: its one unit of concurrency is never free)."""
+    (each starts the instant the one before ends: its one unit of concurrency is never free).
+
+    Only in-process: over a connection the next invoke arrives a round trip after the unit
+    frees, and a waiting event rightly takes it first, so the tests using this take
+    :func:`direct` clients."""
     while trio.current_time() < until:
         await lam.invoke(FunctionName="f", Payload=b'{"hold": 890}')
 
 
 async def test_throttled_async_event_waits_hours_and_runs_once_when_concurrency_frees(
-    autojump_clock, lam
+    autojump_clock, direct
 ):
     """AWS: an asynchronous event that finds the function's reserved concurrency in use is
     kept and retried (back-off up to 5 minutes) for up to MaximumEventAgeInSeconds, 6 hours by
     default; throttles use up no retry attempts. With the function busy for two hours, the
     event runs once, within five minutes of the concurrency freeing."""
+    lam, _ = direct
     runs = []
 
     async def handler(event, context):
@@ -548,12 +562,13 @@ async def test_throttled_async_event_waits_hours_and_runs_once_when_concurrency_
 
 
 async def test_event_throttled_for_six_hours_goes_to_the_dead_letter_queue_then(
-    autojump_clock, lam, sqs
+    autojump_clock, direct
 ):
     """AWS: MaximumEventAgeInSeconds defaults to 21,600 seconds (6 hours): an asynchronous event
     that keeps being throttled is not dropped before then; once older, Lambda discards it to the
     function's dead-letter queue (the original event, with RequestID / ErrorCode / ErrorMessage
     attributes) at its next retry, at most 5 minutes later, and it never runs."""
+    lam, sqs = direct
     runs = []
 
     async def handler(event, context):

@@ -1,0 +1,673 @@
+"""The broker daemon's TCP side: the msgpack protocol of docs/protocol.md over any trio stream.
+
+:class:`TcpServer` owns a broker (or serves one it is given) and answers connections. It only
+translates: every AWS operation goes through :meth:`Broker.call_now` / :meth:`Broker.finish`.
+
+- Requests are answered as they complete. Most operations are done at once and are answered
+  inline, in the order read; one that must wait (a long poll, a synchronous invoke, a shard
+  subscription) gets a task and counts toward the connection's ``max_in_flight``. At the limit
+  the server stops reading from that connection until answers go out (back-pressure), and it
+  also stops reading while more than ``OUTBOUND_HIGH_WATER`` bytes of answers wait to be sent.
+- Bad input is answered, logged and changes nothing: an unknown service or operation or wrong
+  parameters get a ``res`` with the AWS error; a map that is not a request gets a ``res`` with
+  ``id`` nil; bytes that cannot be framed get a final ``fatal`` frame and the connection closes.
+  Nothing a client sends can stop the server or disturb another connection.
+- Remote function workers (``svc: worker``) attach to the broker as execution environments of
+  a function (see :mod:`broker.functions.workers`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+import trio.testing
+
+from broker import Broker
+from broker.errors import (
+    BrokerError,
+    InternalFailure,
+    InvalidAction,
+    InvalidClientTokenId,
+    InvalidParameterValue,
+    RequestCanceled,
+    ServiceUnavailable,
+    UnsupportedOperation,
+)
+from broker.functions.workers import WorkerLost
+
+from . import wire
+from .wire import (
+    DEFAULT_MAX_FRAME,
+    DEFAULT_MAX_IN_FLIGHT,
+    PROTOCOL_VERSION,
+    FrameDecoder,
+    FramingError,
+    encode,
+    error_map,
+)
+
+log = logging.getLogger("msgsim.tcp")
+
+#: Stop reading a connection while this many bytes of answers wait to be sent to it.
+OUTBOUND_HIGH_WATER = 4 * 1024 * 1024
+#: A connection must say hello within this many seconds (on the daemon's clock).
+HELLO_TIMEOUT = 10.0
+#: The services the server answers besides the broker's own.
+ADMIN = "admin"
+WORKER = "worker"
+
+
+def server_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("msgsim")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+class TcpServer:
+    """Serve a broker over the msgpack protocol.
+
+    ``TcpServer(broker)`` serves a broker the caller runs (tests hand it memory streams with
+    :meth:`handle`). ``TcpServer(seed=..., clock=...)`` owns its broker: :meth:`run` opens it
+    and the admin ``Reset`` replaces it with a fresh one.
+    """
+
+    def __init__(
+        self,
+        broker: Broker | None = None,
+        *,
+        seed: int = 0,
+        token: str | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        clock: trio.testing.MockClock | None = None,
+        broker_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.broker: Broker = broker  # type: ignore[assignment]  # set by run() when owned
+        self._owned = broker is None
+        self.seed = seed
+        self.token = token
+        self.max_frame = max_frame
+        self.max_in_flight = max_in_flight
+        #: The daemon's virtual clock (``--clock virtual``), or None on the real clock.
+        self.clock = clock
+        self.broker_options = broker_options or {}
+        self.connections: set[_Connection] = set()
+        self.requests = 0  # requests answered or in progress, over every connection
+        self.closing = False
+        self._reset = trio.Event()
+        self._generation = 0
+        self._new_broker = trio.Event()
+        self._advance_lock = trio.Lock()
+        self._workers: set[_RemoteWorker] = set()
+        self.version = server_version()
+        self._admin: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+            "Health": self._health,
+            "Version": self._version,
+            "Stats": self._stats,
+            "Reset": self._reset_op,
+            "AdvanceClock": self._advance_clock,
+            "Settle": self._settle,
+        }
+
+    # ------------------------------------------------------------------ lifetime
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the owned broker until cancelled; ``Reset`` swaps in a fresh one."""
+        started = False
+        while True:
+            async with Broker.open(seed=self.seed, **self.broker_options) as broker:
+                self.broker = broker
+                for worker in self._workers:
+                    worker.attach()
+                self._generation += 1
+                self._new_broker.set()
+                self._new_broker = trio.Event()
+                if not started:
+                    started = True
+                    task_status.started()
+                await self._reset.wait()
+                self._reset = trio.Event()
+                broker.drain()
+                for worker in self._workers:
+                    worker.detach()
+
+    async def serve_tcp(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4650,
+        *,
+        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Accept connections on ``host:port`` (0: a free port) until cancelled."""
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        async with trio.open_nursery() as nursery:
+            task_status.started(listeners)
+            await trio.serve_listeners(self.handle, listeners, handler_nursery=nursery)
+
+    def begin_shutdown(self) -> None:
+        """Stop taking requests; long polls answer now with what they have."""
+        self.closing = True
+        if self.broker is not None:
+            self.broker.drain()
+        for conn in list(self.connections):
+            conn.stop_reading()
+
+    async def wait_idle(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for requests in flight to be answered, then cancel the
+        rest: they are answered ``ServiceUnavailable``. Returns when every connection closed."""
+        with trio.move_on_after(grace):
+            while any(c.pending for c in self.connections):
+                await trio.sleep(0.01)
+        for conn in list(self.connections):
+            conn.abandon()
+        with trio.move_on_after(grace):
+            while self.connections:
+                await trio.sleep(0.01)
+
+    # ------------------------------------------------------------------ connections
+    async def handle(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection until the client leaves, framing is lost or the server stops."""
+        conn = _Connection(self, stream)
+        self.connections.add(conn)
+        try:
+            await conn.run()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except Exception:  # a defect of ours: this connection ends, the server goes on
+            log.exception("connection failed")
+        finally:
+            self.connections.discard(conn)
+            conn.release_workers()
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                try:
+                    await stream.aclose()
+                except Exception:
+                    pass
+
+    def welcome(self) -> dict[str, Any]:
+        ops = {name: sorted(svc.operations) for name, svc in self.broker.services.items()}
+        ops[ADMIN] = sorted(self._admin)
+        return {
+            "t": wire.WELCOME,
+            "v": PROTOCOL_VERSION,
+            "server": self.version,
+            "max_frame": self.max_frame,
+            "max_in_flight": self.max_in_flight,
+            "ops": ops,
+        }
+
+    # ------------------------------------------------------------------ admin operations
+    async def admin(self, op: Any, params: Any) -> dict[str, Any]:
+        fn = self._admin.get(op) if isinstance(op, str) else None
+        if fn is None:
+            raise InvalidAction(
+                f"The admin action {op} is not valid; admin actions: {', '.join(self._admin)}."
+            )
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise InvalidParameterValue("Request parameters must be a map of names to values.")
+        return await fn(params)
+
+    async def _health(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Status": "draining" if self.closing else "ok",
+            "Clock": "virtual" if self.clock is not None else "real",
+            "Now": self.broker.epoch.wall(trio.current_time()),
+        }
+
+    async def _version(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Server": self.version, "Protocol": PROTOCOL_VERSION}
+
+    async def _stats(self, p: dict[str, Any]) -> dict[str, Any]:
+        b = self.broker
+        sqs = b.sqs.stats()
+        return {
+            "Connections": len(self.connections),
+            "Requests": self.requests,
+            "RequestsInFlight": sum(c.pending for c in self.connections),
+            "BrokerRequests": b.requests,
+            "Queues": sqs["queues"],
+            "Messages": sqs["messages"],
+            "MessagesInFlight": sqs["inflight"],
+            "Topics": len(b.sns.topics),
+            "Streams": len(b.kinesis.streams),
+            "Functions": len(b.functions.functions),
+            "Workers": len(self._workers),
+        }
+
+    async def _reset_op(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not self._owned:
+            raise UnsupportedOperation("Reset needs a server that owns its broker (msgsim serve).")
+        generation = self._generation
+        self._reset.set()
+        while self._generation == generation:
+            await self._new_broker.wait()
+        return {}
+
+    async def _advance_clock(self, p: dict[str, Any]) -> dict[str, Any]:
+        clock = self.clock
+        if clock is None:
+            raise UnsupportedOperation(
+                "AdvanceClock needs the virtual clock (msgsim serve --clock virtual)."
+            )
+        seconds = p.get("Seconds")
+        if (
+            type(seconds) not in (int, float)
+            or not math.isfinite(seconds)
+            or seconds < 0
+            or seconds > 10 * 365 * 86400
+        ):
+            raise InvalidParameterValue(
+                "Seconds must be a number of seconds from 0 to 315360000 (10 years)."
+            )
+        async with self._advance_lock:
+            # Step from one timer to the next (as pytest's autojump clock does) so everything
+            # due on the way happens at its own time, not all at the end.
+            target = trio.current_time() + seconds
+            saved = clock.autojump_threshold
+            clock.autojump_threshold = 0
+            try:
+                await trio.sleep_until(target)
+            finally:
+                clock.autojump_threshold = saved
+        return {"Now": self.broker.epoch.wall(trio.current_time())}
+
+    async def _settle(self, p: dict[str, Any]) -> dict[str, Any]:
+        await self.broker.settle()
+        return {}
+
+    # ------------------------------------------------------------------ workers
+    def register_worker(self, worker: _RemoteWorker) -> None:
+        self._workers.add(worker)
+        worker.attach()
+
+    def deregister_worker(self, worker: _RemoteWorker) -> None:
+        self._workers.discard(worker)
+        worker.detach()
+
+
+class _RemoteWorker:
+    """One worker registration: a connection serving a function name."""
+
+    def __init__(self, conn: _Connection, wid: int, function: str, capacity: int | None) -> None:
+        self.conn = conn
+        self.wid = wid
+        self.function = function
+        self.capacity = capacity
+        self._handle: Any = None
+        self._broker: Broker | None = None
+
+    def attach(self) -> None:
+        broker = self.conn.server.broker
+        self._broker = broker
+        self._handle = broker.runner.attach_worker(self.function, self, self.capacity)
+
+    def detach(self) -> None:
+        if self._broker is not None:
+            self._broker.runner.detach_worker(self.function, self._handle)
+            self._broker = None
+
+    async def invoke(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.conn.invoke_remote(self.wid, request)
+
+
+class _Reply:
+    __slots__ = ("done", "value")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.value: Any = None
+
+
+class _Connection:
+    def __init__(self, server: TcpServer, stream: trio.abc.Stream) -> None:
+        self.server = server
+        self.stream = stream
+        self.pending = 0  # requests in flight (tasks)
+        self._slots = trio.Semaphore(server.max_in_flight)
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._wake_writer = trio.Event()
+        self._drained = trio.Event()
+        self._closing = False  # the client left, framing was lost or the connection ends
+        self._read_scope = trio.CancelScope()
+        self._tasks: trio.Nursery | None = None
+        self._ids: set[int] = set()  # request ids in flight
+        self._scopes: dict[int, trio.CancelScope] = {}  # request tasks, by request id
+        self._canceled: set[int] = set()  # ids the client cancelled
+        self._workers: dict[int, _RemoteWorker] = {}
+        self._invocations: dict[int, _Reply] = {}
+        self._next_id = 0
+        self._hello = False
+
+    # ------------------------------------------------------------------ sending
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            frame = encode(message)
+        except Exception as exc:  # a response we cannot encode: a defect of ours
+            log.exception("cannot encode a %s message", message.get("t"))
+            if message.get("t") != wire.RESPONSE:
+                return
+            frame = encode(
+                {
+                    "t": wire.RESPONSE,
+                    "id": message.get("id"),
+                    "e": error_map("InternalFailure", f"Cannot encode the response: {exc}", False),
+                }
+            )
+        self._out.append(frame)
+        self._out_bytes += len(frame)
+        self._wake_writer.set()
+
+    def send_result(self, rid: int, result: dict[str, Any]) -> None:
+        self.send({"t": wire.RESPONSE, "id": rid, "r": result})
+
+    def send_error(self, rid: Any, err: BrokerError) -> None:
+        self.send({"t": wire.RESPONSE, "id": rid, "e": _error(err)})
+
+    async def _writer(self) -> None:
+        """Send what is queued, many frames per write; return once closing and flushed."""
+        stream = self.stream
+        while True:
+            if not self._out:
+                self._drained.set()
+                if self._closing:
+                    return
+                await self._wake_writer.wait()
+                self._wake_writer = trio.Event()
+                continue
+            batch = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+            self._out.clear()
+            self._out_bytes = 0
+            await stream.send_all(batch)
+
+    # ------------------------------------------------------------------ the connection
+    async def run(self) -> None:
+        async with trio.open_nursery() as outer:
+            outer.start_soon(self._writer)
+            try:
+                async with trio.open_nursery() as tasks:
+                    self._tasks = tasks
+                    with self._read_scope:
+                        await self._reader()
+                    if self._closing:  # the client left or framing was lost: drop its work
+                        tasks.cancel_scope.cancel()
+                    # else the server is stopping: requests in flight answer first
+            finally:
+                self._closing = True
+                self._wake_writer.set()
+                # a client that does not read must not hold the connection open for ever
+                outer.cancel_scope.deadline = trio.current_time() + 5
+
+    def stop_reading(self) -> None:
+        self._read_scope.cancel()
+
+    def abandon(self) -> None:
+        """The server is out of patience: what is still in flight answers ServiceUnavailable."""
+        if self._tasks is not None:
+            self._tasks.cancel_scope.cancel()
+
+    async def _reader(self) -> None:
+        server = self.server
+        decoder = FrameDecoder(server.max_frame)
+        stream = self.stream
+        with trio.move_on_after(HELLO_TIMEOUT) as hello_scope:
+            while not self._hello:
+                data = await stream.receive_some(65536)
+                if not data:
+                    self._closing = True
+                    return
+                try:
+                    messages = decoder.feed(data)
+                except FramingError as exc:
+                    return self._fatal(exc.code, exc.message)
+                if not messages:
+                    continue
+                if not self._greet(messages[0]):
+                    return
+                await self._handle_all(messages[1:])
+        if hello_scope.cancelled_caught:
+            return self._fatal("RequestTimeout", "No hello within 10 seconds.")
+        while True:
+            if self._out_bytes > OUTBOUND_HIGH_WATER:
+                self._drained = trio.Event()
+                await self._drained.wait()
+            data = await stream.receive_some(65536)
+            if not data:
+                self._closing = True
+                return
+            try:
+                messages = decoder.feed(data)
+            except FramingError as exc:
+                log.warning("connection closed: %s: %s", exc.code, exc.message)
+                return self._fatal(exc.code, exc.message)
+            await self._handle_all(messages)
+
+    def _fatal(self, code: str, message: str) -> None:
+        self.send({"t": wire.FATAL, "e": error_map(code, message)})
+        self._closing = True
+
+    def _greet(self, hello: dict[str, Any]) -> bool:
+        server = self.server
+        if hello.get("t") != wire.HELLO:
+            self._fatal("HelloExpected", "The first frame must be a hello: {t: hello, v: 1}.")
+            return False
+        if hello.get("v") != PROTOCOL_VERSION:
+            self._fatal(
+                "UnsupportedProtocolVersion",
+                f"This server speaks protocol version {PROTOCOL_VERSION}, not {hello.get('v')!r}.",
+            )
+            return False
+        if server.token is not None and hello.get("token") != server.token:
+            log.warning("connection refused: wrong or missing token")
+            self._fatal(
+                InvalidClientTokenId.default_code,
+                "The security token included in the request is invalid.",
+            )
+            return False
+        if server.closing:
+            self._fatal(ServiceUnavailable.default_code, "The broker is shutting down.")
+            return False
+        self._hello = True
+        self.send(server.welcome())
+        return True
+
+    async def _handle_all(self, messages: list[dict[str, Any]]) -> None:
+        for i, message in enumerate(messages):
+            t = message.get("t")
+            if t == wire.REQUEST:
+                try:
+                    await self._request(message)
+                except trio.Cancelled:  # the server stopped reading: answer what was read
+                    for m in messages[i:]:
+                        if m.get("t") == wire.REQUEST and type(m.get("id")) is int:
+                            self.send_error(
+                                m["id"], ServiceUnavailable("The broker is shutting down.")
+                            )
+                    raise
+            elif t == "done":
+                self._invocation_done(message)
+            elif t == "cancel":
+                rid = message.get("id")
+                scope = self._scopes.get(rid)  # type: ignore[arg-type]
+                if scope is not None:  # else answered already: the answer is on its way
+                    self._canceled.add(rid)  # type: ignore[arg-type]
+                    scope.cancel()
+            else:
+                log.info("unexpected message type %r", t)
+                self.send_error(
+                    None,
+                    InvalidParameterValue(
+                        f"Unknown message type {t!r}; a client sends req, cancel or done."
+                    ),
+                )
+
+    async def _request(self, m: dict[str, Any]) -> None:
+        server = self.server
+        rid = m.get("id")
+        if type(rid) is not int:
+            log.info("request without an integer id")
+            return self.send_error(
+                None, InvalidParameterValue("A request needs an integer id (unique in flight).")
+            )
+        if rid in self._ids:
+            return self.send_error(rid, InvalidParameterValue(f"Request id {rid} is in flight."))
+        svc = m.get("svc")
+        op = m.get("op")
+        params = m.get("p")
+        server.requests += 1
+        if server.closing:
+            return self.send_error(rid, ServiceUnavailable("The broker is shutting down."))
+        if type(svc) is not str or type(op) is not str:
+            return self.send_error(
+                rid, InvalidParameterValue("A request names its svc and op as strings.")
+            )
+        if svc == ADMIN:
+            return await self._spawn(rid, self._answer, server.admin(op, params))
+        if svc == WORKER:
+            return self._worker_request(rid, op, params)
+        try:
+            result = server.broker.call_now(svc, op, params)
+        except BrokerError as err:
+            return self.send_error(rid, err)
+        if type(result) is dict:
+            stream = result.get("EventStream")
+            if stream is not None and hasattr(stream, "__anext__"):
+                self.send_result(rid, {**result, "EventStream": {"stream": rid}})
+                return await self._spawn(rid, self._pump, stream)
+            return self.send_result(rid, result)
+        await self._spawn(rid, self._answer, server.broker.finish(svc, result))
+
+    async def _spawn(self, rid: int, job: Callable[[int, Any], Awaitable[None]], arg: Any) -> None:
+        try:
+            await self._slots.acquire()  # back-pressure: no reading while the window is full
+        except trio.Cancelled:
+            if hasattr(arg, "close"):
+                arg.close()  # a coroutine that will never run
+            raise
+        self.pending += 1
+        self._ids.add(rid)
+        assert self._tasks is not None
+        self._tasks.start_soon(self._track, rid, job, arg)
+
+    async def _track(self, rid: int, job: Callable[[int, Any], Awaitable[None]], arg: Any) -> None:
+        scope = self._scopes[rid] = trio.CancelScope()
+        try:
+            with scope:
+                await job(rid, arg)
+        finally:
+            del self._scopes[rid]
+            self._canceled.discard(rid)
+            self._ids.discard(rid)
+            self.pending -= 1
+            self._slots.release()
+
+    async def _answer(self, rid: int, work: Awaitable[dict[str, Any]]) -> None:
+        answered = False
+        try:
+            result = await work
+            self.send_result(rid, result)
+            answered = True
+        except BrokerError as err:
+            self.send_error(rid, err)
+            answered = True
+        except Exception as exc:
+            log.exception("request %s failed", rid)
+            self.send_error(rid, InternalFailure(f"Internal failure: {exc!r}"))
+            answered = True
+        finally:
+            if not answered:  # cancelled: by the client, or the server stopped first
+                if rid in self._canceled:
+                    self.send_error(rid, RequestCanceled("The request was cancelled."))
+                else:
+                    self.send_error(rid, ServiceUnavailable("The broker stopped before answering."))
+
+    async def _pump(self, rid: int, stream: Any) -> None:
+        """A shard subscription: an ``ev`` frame per event, then ``end`` (with ``e`` if the
+        subscription failed). The client ends it early with ``cancel``."""
+        end: dict[str, Any] = {"t": "end", "id": rid}
+        try:
+            async for event in stream:
+                self.send({"t": "ev", "id": rid, "ev": event})
+        except BrokerError as err:
+            end["e"] = _error(err)
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            self.send(end)
+
+    # ------------------------------------------------------------------ workers
+    def _worker_request(self, rid: int, op: str, p: Any) -> None:
+        try:
+            if not isinstance(p, dict):
+                raise InvalidParameterValue("Request parameters must be a map of names to values.")
+            if op == "Register":
+                name = p.get("FunctionName")
+                capacity = p.get("Concurrency")
+                if type(name) is not str or not name or len(name) > 256:
+                    raise InvalidParameterValue("FunctionName must be a function name.")
+                if capacity is not None and (type(capacity) is not int or capacity < 1):
+                    raise InvalidParameterValue("Concurrency must be an integer of 1 or more.")
+                self._next_id += 1
+                worker = _RemoteWorker(self, self._next_id, name, capacity)
+                self._workers[worker.wid] = worker
+                self.server.register_worker(worker)
+                log.info("worker %s serves function %s", worker.wid, name)
+                return self.send_result(rid, {"WorkerId": worker.wid})
+            if op == "Deregister":
+                worker = self._workers.pop(p.get("WorkerId"), None)  # type: ignore[arg-type]
+                if worker is None:
+                    raise InvalidParameterValue("No such WorkerId on this connection.")
+                self.server.deregister_worker(worker)
+                return self.send_result(rid, {})
+            raise InvalidAction(f"The worker action {op} is not valid: Register or Deregister.")
+        except BrokerError as err:
+            self.send_error(rid, err)
+
+    async def invoke_remote(self, wid: int, request: dict[str, Any]) -> dict[str, Any]:
+        if self._closing:
+            raise WorkerLost
+        self._next_id += 1
+        iid = self._next_id
+        reply = self._invocations[iid] = _Reply()
+        self.send({"t": "inv", "id": iid, "w": wid, "req": request})
+        try:
+            await reply.done.wait()
+        except trio.Cancelled:
+            if not self._closing:
+                self.send({"t": "cancel", "id": iid})
+            raise
+        finally:
+            self._invocations.pop(iid, None)
+        if reply.value is None:
+            raise WorkerLost
+        return reply.value
+
+    def _invocation_done(self, m: dict[str, Any]) -> None:
+        reply = self._invocations.get(m.get("id"))  # type: ignore[arg-type]
+        if reply is None:
+            return  # cancelled (timed out) or unknown: nothing waits for it
+        value = m.get("reply")
+        reply.value = value if value is not None else {}
+        reply.done.set()
+
+    def release_workers(self) -> None:
+        """The connection is gone: its workers stop serving and their invocations fail."""
+        self._closing = True
+        for worker in self._workers.values():
+            self.server.deregister_worker(worker)
+        self._workers.clear()
+        for reply in self._invocations.values():
+            reply.value = None
+            reply.done.set()
+
+
+def _error(err: BrokerError) -> dict[str, Any]:
+    return error_map(err.code, err.message, err.sender_fault, err.query_code)
