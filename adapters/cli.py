@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 import trio
 import trio.testing
 
 from broker import Broker
+from broker.functions.runner import resolve_handler
 
 from .inprocess import InProcessClient
+from .tcp_client import TOKEN_ENV, TcpClient
+from .tcp_server import TcpServer
+from .wire import DEFAULT_MAX_FRAME, DEFAULT_MAX_IN_FLIGHT
+
+log = logging.getLogger("msgsim")
 
 
 def _version() -> str:
@@ -119,6 +129,88 @@ async def demo(seed: int = 7, out=print) -> None:
         )
 
 
+async def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 4650,
+    seed: int = 0,
+    token: str | None = None,
+    clock: trio.testing.MockClock | None = None,
+    max_frame: int = DEFAULT_MAX_FRAME,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    grace: float = 5.0,
+    out=print,
+) -> None:
+    """``msgsim serve``: run a broker daemon on ``host:port`` until SIGINT or SIGTERM, then stop
+    accepting, let requests in flight answer (long polls answer at once with what they have),
+    give the rest ``grace`` seconds and answer them ServiceUnavailable."""
+    server = TcpServer(
+        seed=seed, token=token, clock=clock, max_frame=max_frame, max_in_flight=max_in_flight
+    )
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as root:
+            await root.start(server.run)
+            async with trio.open_nursery() as connections:
+                listeners = await trio.open_tcp_listeners(port, host=host)
+                accepting = trio.CancelScope()
+
+                async def accept(task_status=trio.TASK_STATUS_IGNORED) -> None:
+                    with accepting:
+                        await trio.serve_listeners(
+                            server.handle,
+                            listeners,
+                            handler_nursery=connections,
+                            task_status=task_status,
+                        )
+
+                await connections.start(accept)
+                bound = listeners[0].socket.getsockname()
+                out(
+                    f"msgsim {_version()} listening on {bound[0]}:{bound[1]} "
+                    f"(clock {'virtual' if clock is not None else 'real'}, seed {seed})",
+                    flush=True,
+                )
+                async for signum in signals:
+                    log.info("signal %s: shutting down", signum)
+                    break
+                accepting.cancel()
+                for listener in listeners:
+                    await listener.aclose()
+                server.begin_shutdown()
+                await server.wait_idle(grace)
+                connections.cancel_scope.cancel()
+            root.cancel_scope.cancel()
+    out("msgsim stopped", flush=True)
+
+
+async def worker(
+    function: str,
+    handler: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 4650,
+    token: str | None = None,
+    concurrency: int = 1,
+    out=print,
+) -> None:
+    """``msgsim worker``: serve ``function``'s invocations with the handler an import string
+    names, until SIGINT or SIGTERM; reconnects whenever the daemon restarts."""
+    fn = resolve_handler(handler)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def run() -> None:
+                async with TcpClient.connect(host, port, token=token) as client:
+                    await client.serve_function(function, fn, concurrency=concurrency)
+                    out(f"msgsim worker serving {function} with {handler}", flush=True)
+                    await client.serve_forever()
+
+            nursery.start_soon(run)
+            async for _ in signals:
+                break
+            nursery.cancel_scope.cancel()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="msgsim", description="Deterministic, virtual-time AWS messaging simulator."
@@ -127,9 +219,75 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="a short run on the virtual clock that narrates itself")
     p_demo.add_argument("--seed", type=int, default=7)
+
+    p_serve = sub.add_parser("serve", help="run the broker as a daemon over TCP")
+    p_serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    p_serve.add_argument("--port", type=int, default=4650, help="port (0: any free port)")
+    p_serve.add_argument("--seed", type=int, default=0, help="seed of the broker's RNG")
+    p_serve.add_argument("--clock", choices=["real", "virtual"], default="real")
+    p_serve.add_argument(
+        "--rate", type=float, default=1.0, help="virtual clock: seconds per real second"
+    )
+    p_serve.add_argument("--token", default=None, help=f"shared token (default: ${TOKEN_ENV})")
+    p_serve.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME)
+    p_serve.add_argument("--max-in-flight", type=int, default=DEFAULT_MAX_IN_FLIGHT)
+    p_serve.add_argument("--log-level", default="WARNING")
+
+    p_worker = sub.add_parser("worker", help="serve a function's invocations from this process")
+    p_worker.add_argument("--function", required=True, help="the function's name")
+    p_worker.add_argument("handler", help="the handler: package.module:function")
+    p_worker.add_argument("--host", default="127.0.0.1")
+    p_worker.add_argument("--port", type=int, default=4650)
+    p_worker.add_argument("--token", default=None, help=f"shared token (default: ${TOKEN_ENV})")
+    p_worker.add_argument("--concurrency", type=int, default=1, help="invocations at once")
+    p_worker.add_argument("--log-level", default="WARNING")
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         trio.run(demo, args.seed, clock=trio.testing.MockClock(autojump_threshold=0))
+        return 0
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    if args.command == "serve":
+        if args.rate <= 0:
+            parser.error("--rate must be positive")
+        if args.max_frame < 1024 or args.max_in_flight < 1:
+            parser.error("--max-frame must be at least 1024 and --max-in-flight at least 1")
+        clock = trio.testing.MockClock(rate=args.rate) if args.clock == "virtual" else None
+        trio.run(
+            partial(
+                serve,
+                host=args.host,
+                port=args.port,
+                seed=args.seed,
+                token=token,
+                clock=clock,
+                max_frame=args.max_frame,
+                max_in_flight=args.max_in_flight,
+            ),
+            clock=clock,
+        )
+        return 0
+    if args.command == "worker":
+        if args.concurrency < 1:
+            parser.error("--concurrency must be at least 1")
+        try:
+            resolve_handler(args.handler)
+        except Exception as exc:
+            parser.error(f"cannot load handler {args.handler!r}: {exc}")
+        trio.run(
+            partial(
+                worker,
+                args.function,
+                args.handler,
+                host=args.host,
+                port=args.port,
+                token=token,
+                concurrency=args.concurrency,
+            )
+        )
         return 0
     parser.error(f"unknown command {args.command}")  # pragma: no cover
     return 2

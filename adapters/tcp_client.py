@@ -172,6 +172,19 @@ class TcpClient:
             await conn.deregister(old)
         await conn.register(served)
 
+    async def serve_forever(self) -> None:
+        """Keep serving the functions registered with :meth:`serve_function` until cancelled:
+        whenever the connection drops, connect again (retrying for ever) and re-register."""
+        while True:
+            try:
+                conn = await self._connection()
+            except ServiceUnavailable as exc:
+                log.warning("%s; retrying", exc.message)
+                await trio.sleep(1)
+                continue
+            await conn.closed.wait()
+            log.warning("lost the connection to the broker; reconnecting")
+
     async def stop_serving(self, function_name: str) -> None:
         served = self._served.pop(function_name, None)
         if served is not None and self._conn is not None and self._conn.alive:
@@ -323,6 +336,7 @@ class _Connection:
         self.stream = stream
         self.decoder = FrameDecoder()
         self.alive = True
+        self.closed = trio.Event()  # set once the connection is lost
         self.calls: dict[int, _Call] = {}
         self.streams: dict[int, _EventStream] = {}
         self.invocations: dict[int, trio.CancelScope] = {}
@@ -523,6 +537,7 @@ class _Connection:
         if not self.alive:
             return
         self.alive = False
+        self.closed.set()
         for call in list(self.calls.values()):
             if not call.done.is_set():
                 call.error = error

@@ -1,0 +1,126 @@
+"""Start ``msgsim serve`` (and ``msgsim worker``) as real subprocesses on free loopback ports.
+
+Tests that use these are about the socket, the process or signals, so they run on the real
+clock (``@pytest.mark.real_clock``). Each process is started by the test and ended by its id.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+_LISTENING = re.compile(r"listening on ([0-9.]+):(\d+)")
+
+
+class Daemon:
+    """A running ``msgsim serve``: ``host``, ``port``, and the process."""
+
+    def __init__(self, proc: subprocess.Popen, host: str, port: int, banner: str) -> None:
+        self.proc = proc
+        self.host = host
+        self.port = port
+        self.banner = banner
+
+    def signal(self, signum: int = signal.SIGINT) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 15) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def output(self) -> str:
+        """stdout after the banner (call after the process ended)."""
+        return self.proc.stdout.read() if self.proc.stdout else ""
+
+
+def _env(extra: dict[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
+    env.pop("MSGSIM_TOKEN", None)
+    env.update(extra or {})
+    return env
+
+
+def start_daemon(*args: str, env: dict[str, str] | None = None, port: int = 0) -> Daemon:
+    """Start ``msgsim serve --port PORT ARGS`` and wait until it prints where it listens."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(env),
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 30
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line or time.monotonic() > deadline:
+        proc.kill()
+        err = proc.stderr.read() if proc.stderr else ""
+        raise RuntimeError(f"msgsim serve did not start: {err}")
+    m = _LISTENING.search(line)
+    assert m, line
+    return Daemon(proc, m.group(1), int(m.group(2)), line)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a process this test started (by its id): SIGTERM, then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+@contextmanager
+def daemon(*args: str, env: dict[str, str] | None = None, port: int = 0) -> Iterator[Daemon]:
+    d = start_daemon(*args, env=env, port=port)
+    try:
+        yield d
+    finally:
+        stop(d.proc)
+
+
+def start_worker(
+    d: Daemon, function: str, handler: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """Start ``msgsim worker --function FUNCTION HANDLER`` against ``d``; returns once it
+    printed that it serves the function."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "adapters.cli",
+            "worker",
+            "--function",
+            function,
+            "--port",
+            str(d.port),
+            *args,
+            handler,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(env),
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "serving" not in line:
+        proc.kill()
+        err = proc.stderr.read() if proc.stderr else ""
+        raise RuntimeError(f"msgsim worker did not start: {line!r} {err}")
+    return proc
