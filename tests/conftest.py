@@ -97,6 +97,12 @@ async def fbroker():
 
 
 @pytest.fixture
-async def kin(fbroker, connect):
+async def faws(fbroker, connect):
+    """A client (of the kind under test) on :func:`fbroker`."""
+    return await connect(fbroker)
+
+
+@pytest.fixture
+def kin(faws):
     """A Kinesis client on :func:`fbroker`."""
-    return (await connect(fbroker)).client("kinesis")
+    return faws.client("kinesis")

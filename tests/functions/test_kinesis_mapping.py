@@ -28,7 +28,6 @@ import pytest
 import trio
 from lambda_helpers import drain, function_arn, make_queue
 
-from adapters import InProcessClient
 from broker import BrokerError
 
 REGION = "us-east-1"
@@ -45,13 +44,13 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 @pytest.fixture
-def lam(fbroker):
-    return InProcessClient(fbroker).client("lambda")
+def lam(faws):
+    return faws.client("lambda")
 
 
 @pytest.fixture
-def sqs(fbroker):
-    return InProcessClient(fbroker).client("sqs")
+def sqs(faws):
+    return faws.client("sqs")
 
 
 def data_of(record: dict) -> str:

@@ -44,10 +44,10 @@ def direct(broker):
 
 
 @contextlib.asynccontextmanager
-async def lambda_broker(**options):
-    """A broker with LambdaOptions(**options): its (lambda, sqs) clients."""
+async def lambda_broker(connect, **options):
+    """A broker with LambdaOptions(**options): its (lambda, sqs) clients of the kind under test."""
     async with Broker.open(seed=0, lambda_options=LambdaOptions(**options)) as b:
-        aws = InProcessClient(b)
+        aws = await connect(b)
         yield aws.client("lambda"), aws.client("sqs")
 
 
@@ -156,13 +156,13 @@ async def test_sqs_mapping_adds_up_to_300_concurrent_batches_a_minute_from_five(
 
 
 async def test_sqs_mapping_scales_to_1250_concurrent_invokes_when_the_account_allows(
-    autojump_clock,
+    autojump_clock, connect
 ):
     """AWS (services-sqs-scaling; earlier editions: "by default, Lambda can scale up to invoke
     1,250 concurrent function instances for an Amazon SQS event source mapping" when the account
     quota is raised): with 2,000 of account concurrency and a deep queue, one mapping reaches
     1,250 concurrent batches (5 + 300 a minute: after the fifth minute) and no more."""
-    async with lambda_broker(account_concurrency=2000) as (lam, sqs):
+    async with lambda_broker(connect, account_concurrency=2000) as (lam, sqs):
         h = Concurrency(hold=600)
         url, arn = await slow_mapping(lam, sqs, h)
         await fill(sqs, url, 1400)
@@ -364,12 +364,12 @@ def tail(response) -> str:
     return base64.b64decode(response["LogResult"]).decode()
 
 
-async def test_cold_start_is_init_duration_outside_the_billed_duration(autojump_clock):
+async def test_cold_start_is_init_duration_outside_the_billed_duration(autojump_clock, connect):
     """AWS: the first invocation of a function creates an execution environment (the Init
     phase) before the handler runs: the caller waits for both, the REPORT line shows Init
     Duration apart from Duration, and the invocation is a cold start; the next invocation reuses
     the environment (warm: no Init Duration)."""
-    async with lambda_broker(cold_start=0.5) as (lam, _sqs):
+    async with lambda_broker(connect, cold_start=0.5) as (lam, _sqs):
 
         async def handler(event, context):
             await trio.sleep(1)
@@ -391,10 +391,10 @@ async def test_cold_start_is_init_duration_outside_the_billed_duration(autojump_
         assert (await metrics(lam))["ColdStarts"] == 1
 
 
-async def test_init_phase_does_not_count_against_the_function_timeout(autojump_clock):
+async def test_init_phase_does_not_count_against_the_function_timeout(autojump_clock, connect):
     """AWS: the function's Timeout limits the handler (the Invoke phase), not the Init phase of
     a new environment, so a slow initialisation does not time a quick handler out."""
-    async with lambda_broker(cold_start=2.5) as (lam, _sqs):
+    async with lambda_broker(connect, cold_start=2.5) as (lam, _sqs):
 
         async def handler(event, context):
             await trio.sleep(0.5)
@@ -408,12 +408,12 @@ async def test_init_phase_does_not_count_against_the_function_timeout(autojump_c
 
 
 async def test_concurrent_invocations_each_cold_start_and_a_later_burst_reuses_them(
-    autojump_clock,
+    autojump_clock, connect
 ):
     """AWS: an environment handles one invocation at a time, so N invocations at once need N
     environments (N cold starts, each paying the Init time); a later burst reuses the warm ones
     and only the invocations beyond them start cold."""
-    async with lambda_broker(cold_start=0.5) as (lam, _sqs):
+    async with lambda_broker(connect, cold_start=0.5) as (lam, _sqs):
         h = Concurrency(hold=2)
         await lam.create_function(FunctionName="f", Handler=h, Timeout=10)
 
@@ -436,10 +436,10 @@ async def test_concurrent_invocations_each_cold_start_and_a_later_burst_reuses_t
         assert h.peak() == 6
 
 
-async def test_idle_environment_is_reaped_and_next_invoke_is_cold(autojump_clock):
+async def test_idle_environment_is_reaped_and_next_invoke_is_cold(autojump_clock, connect):
     """AWS: an execution environment that stays idle is eventually shut down, and the next
     invocation after that starts cold again (msgsim: ``environment_idle`` seconds)."""
-    async with lambda_broker(cold_start=0.5, environment_idle=100) as (lam, _sqs):
+    async with lambda_broker(connect, cold_start=0.5, environment_idle=100) as (lam, _sqs):
         await lam.create_function(FunctionName="f", Handler=lambda e, c: "ok")
         await lam.invoke(FunctionName="f")  # cold, idle from t = 0.5
         await trio.sleep(101)
@@ -450,11 +450,11 @@ async def test_idle_environment_is_reaped_and_next_invoke_is_cold(autojump_clock
         assert (await metrics(lam))["ColdStarts"] == 2
 
 
-async def test_environment_used_before_the_idle_limit_stays_warm(autojump_clock):
+async def test_environment_used_before_the_idle_limit_stays_warm(autojump_clock, connect):
     """AWS: an environment's idle time counts from its last invocation, not its creation: used
     again before the limit, it stays warm (here three times over five minutes with a 100-second
     limit), and only a gap longer than the limit makes the next invocation cold."""
-    async with lambda_broker(cold_start=0.5, environment_idle=100) as (lam, _sqs):
+    async with lambda_broker(connect, cold_start=0.5, environment_idle=100) as (lam, _sqs):
         await lam.create_function(FunctionName="f", Handler=lambda e, c: "ok")
         await lam.invoke(FunctionName="f")  # t = 0.5 after init
         for _ in range(3):
@@ -471,11 +471,11 @@ async def test_environment_used_before_the_idle_limit_stays_warm(autojump_clock)
         ]
 
 
-async def test_each_environment_is_reaped_on_its_own_idle_time(autojump_clock):
+async def test_each_environment_is_reaped_on_its_own_idle_time(autojump_clock, connect):
     """AWS: environments are shut down one by one as each stays idle: of two warm environments,
     the one kept busy survives while the other is reaped, so a later pair of concurrent
     invocations has exactly one cold start."""
-    async with lambda_broker(cold_start=0.5, environment_idle=100) as (lam, _sqs):
+    async with lambda_broker(connect, cold_start=0.5, environment_idle=100) as (lam, _sqs):
         h = Concurrency(hold=1)
         await lam.create_function(FunctionName="f", Handler=h, Timeout=10)
 
@@ -496,11 +496,11 @@ async def test_each_environment_is_reaped_on_its_own_idle_time(autojump_clock):
         assert (await metrics(lam))["ColdStarts"] == 3
 
 
-async def test_sqs_mapping_batches_share_the_function_environments(autojump_clock):
+async def test_sqs_mapping_batches_share_the_function_environments(autojump_clock, connect):
     """AWS: invocations by an event source mapping run in the function's execution environments
     like any other: the first five concurrent batches start five environments, the batches after
     them reuse those, and a synchronous invoke afterwards is warm too."""
-    async with lambda_broker(cold_start=1) as (lam, sqs):
+    async with lambda_broker(connect, cold_start=1) as (lam, sqs):
         h = Concurrency(hold=5)
         url, arn = await slow_mapping(lam, sqs, h, timeout=30)
         await fill(sqs, url, 30)

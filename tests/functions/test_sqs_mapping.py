@@ -132,13 +132,15 @@ async def test_list_mappings_paginates(autojump_clock, lam, sqs):
     assert sorted(seen) == sorted(uuids)
 
 
-async def test_mapping_states_pass_through_creating_disabling_enabling_deleting(autojump_clock):
+async def test_mapping_states_pass_through_creating_disabling_enabling_deleting(
+    autojump_clock, connect
+):
     """AWS: a new mapping is Creating, then Enabled; disabling passes through Disabling to
     Disabled, enabling through Enabling to Enabled, an update through Updating; deletion shows
     Deleting until the mapping is gone. An update during a passing state is refused with
     ResourceInUseException."""
     async with Broker.open(seed=0, lambda_options=LambdaOptions(mapping_delay=2)) as b:
-        aws = InProcessClient(b)
+        aws = await connect(b)
         lam, sqs = aws.client("lambda"), aws.client("sqs")
         _, arn = await setup(lam, sqs, Batches())
         m = await lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="f")
@@ -694,11 +696,11 @@ async def test_disabling_stops_invocations_and_enabling_resumes(autojump_clock, 
     assert await counts(sqs, url) == (0, 0)
 
 
-async def test_updating_a_disabled_mapping_does_not_poll(autojump_clock):
+async def test_updating_a_disabled_mapping_does_not_poll(autojump_clock, connect):
     """AWS: changing the settings of a Disabled mapping (e.g. its BatchSize) leaves it disabled:
     no message is taken while the update is applied nor after."""
     async with Broker.open(seed=0, lambda_options=LambdaOptions(mapping_delay=5)) as b:
-        aws = InProcessClient(b)
+        aws = await connect(b)
         lam, sqs = aws.client("lambda"), aws.client("sqs")
         rec = Batches()
         url, arn = await setup(lam, sqs, rec)
