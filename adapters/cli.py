@@ -9,7 +9,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from functools import partial
-from importlib.metadata import PackageNotFoundError, version
 
 import trio
 import trio.testing
@@ -19,17 +18,10 @@ from broker.functions.runner import resolve_handler
 
 from .inprocess import InProcessClient
 from .tcp_client import TOKEN_ENV, TcpClient
-from .tcp_server import TcpServer
+from .tcp_server import TcpServer, server_version
 from .wire import DEFAULT_MAX_FRAME, DEFAULT_MAX_IN_FLIGHT
 
 log = logging.getLogger("msgsim")
-
-
-def _version() -> str:
-    try:
-        return version("msgsim")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
 
 
 async def demo(seed: int = 7, out=print) -> None:
@@ -166,7 +158,7 @@ async def serve(
                 await connections.start(accept)
                 bound = listeners[0].socket.getsockname()
                 out(
-                    f"msgsim {_version()} listening on {bound[0]}:{bound[1]} "
+                    f"msgsim {server_version()} listening on {bound[0]}:{bound[1]} "
                     f"(clock {'virtual' if clock is not None else 'real'}, seed {seed})",
                     flush=True,
                 )
@@ -215,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="msgsim", description="Deterministic, virtual-time AWS messaging simulator."
     )
-    parser.add_argument("--version", action="version", version=f"msgsim {_version()}")
+    parser.add_argument("--version", action="version", version=f"msgsim {server_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="a short run on the virtual clock that narrates itself")
     p_demo.add_argument("--seed", type=int, default=7)

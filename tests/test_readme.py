@@ -8,19 +8,36 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "adapters"))
+
+from daemon import daemon  # noqa: E402  (tests/adapters/daemon.py)
 
 
 def test_readme_examples_run_as_written(tmp_path):
+    """Every python block runs as written. A block marked ``<!-- daemon: ARGS -->`` talks to
+    ``msgsim serve ARGS``: the test starts one on a free port and puts that port in place of
+    the README's 4650."""
     text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    blocks = re.findall(r"(?:<!-- daemon:([^>]*)-->\n)?```python\n(.*?)```", text, re.S)
     assert len(blocks) >= 2, "README.md lost its python examples"
-    for i, block in enumerate(blocks):
+    assert any(args for args, _ in blocks), "README.md lost its daemon example"
+    for i, (daemon_args, block) in enumerate(blocks):
         script = tmp_path / f"example{i}.py"
-        script.write_text(block)
-        done = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=ROOT
-        )
-        assert done.returncode == 0, f"example {i}:\n{done.stderr}"
+        if daemon_args:
+            with daemon(*daemon_args.split()) as d:
+                assert '"127.0.0.1", 4650' in block
+                script.write_text(block.replace('"127.0.0.1", 4650', f'"{d.host}", {d.port}'))
+                _run(script, i)
+        else:
+            script.write_text(block)
+            _run(script, i)
+
+
+def _run(script: Path, i: int) -> None:
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, f"example {i}:\n{done.stderr}"
 
 
 def test_readme_setup_commands_are_marked_for_ci():
