@@ -501,7 +501,7 @@ class _Connection:
                     self._canceled.add(rid)  # type: ignore[arg-type]
                     scope.cancel()
             else:
-                log.info("unexpected message type %r", t)
+                log.warning("a message of unknown type %r", t)
                 self.send_error(
                     None,
                     InvalidParameterValue(
@@ -513,7 +513,7 @@ class _Connection:
         server = self.server
         rid = m.get("id")
         if type(rid) is not int:
-            log.info("request without an integer id")
+            log.warning("a request without an integer id")
             return self.send_error(
                 None, InvalidParameterValue("A request needs an integer id (unique in flight).")
             )
@@ -536,6 +536,8 @@ class _Connection:
         try:
             result = server.broker.call_now(svc, op, params)
         except BrokerError as err:
+            if err.code == "InvalidAction":  # not an operation at all: worth a line in the log
+                log.info("request %s: %s", rid, err.message)
             return self.send_error(rid, err)
         if type(result) is dict:
             stream = result.get("EventStream")
