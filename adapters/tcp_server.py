@@ -156,7 +156,8 @@ class TcpServer:
         if self.broker is not None:
             self.broker.drain()
         for conn in list(self.connections):
-            conn.stop_reading()
+            if not conn.serves_functions:  # a worker must still deliver what it is running
+                conn.stop_reading()
 
     async def wait_idle(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for requests in flight to be answered, then cancel the
@@ -165,6 +166,7 @@ class TcpServer:
             while any(c.pending for c in self.connections):
                 await trio.sleep(0.01)
         for conn in list(self.connections):
+            conn.stop_reading()
             conn.abandon()
         with trio.move_on_after(grace):
             while self.connections:
@@ -405,6 +407,10 @@ class _Connection:
                 self._wake_writer.set()
                 # a client that does not read must not hold the connection open for ever
                 outer.cancel_scope.deadline = trio.current_time() + 5
+
+    @property
+    def serves_functions(self) -> bool:
+        return bool(self._workers)
 
     def stop_reading(self) -> None:
         self._read_scope.cancel()
