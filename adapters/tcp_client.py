@@ -113,15 +113,20 @@ class TcpClient:
         """A client over any trio stream ``connector()`` makes (tests use memory streams)."""
         if token is None:
             token = os.environ.get(TOKEN_ENV) or None
-        async with trio.open_nursery() as nursery:
-            client = cls(connector, nursery, token=token, reconnect_timeout=reconnect_timeout)
-            try:
-                await client._connection(first=True)
-                yield client
-            finally:
-                nursery.cancel_scope.cancel()
-                if client._capturing:
-                    uninstall_capture()
+        try:
+            async with trio.open_nursery() as nursery:
+                client = cls(connector, nursery, token=token, reconnect_timeout=reconnect_timeout)
+                try:
+                    await client._connection(first=True)
+                    yield client
+                finally:
+                    nursery.cancel_scope.cancel()
+                    if client._capturing:
+                        uninstall_capture()
+        except BaseExceptionGroup as group:
+            # The client's own tasks never raise: what comes out is the caller's exception (or
+            # a failed connect), so let it through as itself, not wrapped in a group.
+            raise _single(group) from None
 
     # ------------------------------------------------------------------ the transport
     def operations(self, service: str) -> Collection[str]:
@@ -470,6 +475,7 @@ class _Connection:
             try:
                 messages = self.decoder.feed(data)
             except FramingError as exc:
+                self._dispatch(exc.messages)
                 self._lost(ServiceUnavailable(f"The broker's answer cannot be read: {exc}"))
                 return
             self._dispatch(messages)
@@ -547,6 +553,14 @@ class _Connection:
         self._wake.set()
         if self._tasks is not None:
             self._tasks.cancel_scope.cancel()
+
+
+def _single(group: BaseExceptionGroup) -> BaseException:
+    """The one exception inside (nested) single-member groups, else the group itself."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _end_error(m: dict[str, Any]) -> BrokerError | None:

@@ -43,6 +43,9 @@ class FramingError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+        #: Complete messages that arrived before the bad frame (the receiver still owes them
+        #: what it owes any message: an answer).
+        self.messages: list[dict[str, Any]] = []
 
 
 class FrameDecoder:
@@ -89,8 +92,9 @@ class FrameDecoder:
                 pos += need
                 self._need = None
                 out.append(decode_payload(payload))
-        except FramingError:
+        except FramingError as exc:
             self._broken = True
+            exc.messages = out
             raise
         finally:
             if pos:

@@ -243,36 +243,40 @@ class Broker:
         svc.touched.clear()
 
     async def _park(self, name: str, svc: Any, park: Park) -> dict[str, Any]:
+        """Wait for a long poll's answer. It looks again before each wait (not only when woken),
+        so whatever arrived since the operation last looked -- the TCP server may hold a poll
+        for an in-flight slot between the two -- is never missed."""
+        lots = self._lots
         lot_key = (name, park.key)
-        lot = self._lots.get(lot_key)
-        if lot is None:
-            lot = self._lots[lot_key] = trio.lowlevel.ParkingLot()
-        try:
-            while True:
-                wake_at = park.deadline
-                timer = park.next_timer()
-                if timer is not None and timer < wake_at:
-                    wake_at = timer
-                if not self.draining:
-                    with trio.move_on_at(wake_at):
-                        await lot.park()
-                now = trio.current_time()
-                final = now >= park.deadline or self.draining
-                try:
-                    result = park.retry(now, final)
-                except BrokerError:
-                    raise
-                except Exception as exc:
-                    log.exception("internal failure in %s long poll", name)
-                    raise InternalFailure(f"Internal failure: {exc!r}") from exc
-                finally:
-                    if svc.touched:
-                        self._wake(name, svc)
-                if result is not None:
-                    return result
-        finally:
-            if not lot:
-                self._lots.pop(lot_key, None)
+        while True:
+            now = trio.current_time()
+            final = now >= park.deadline or self.draining
+            try:
+                result = park.retry(now, final)
+            except BrokerError:
+                raise
+            except Exception as exc:
+                log.exception("internal failure in %s long poll", name)
+                raise InternalFailure(f"Internal failure: {exc!r}") from exc
+            finally:
+                if svc.touched:
+                    self._wake(name, svc)
+            if result is not None:
+                return result
+            wake_at = park.deadline
+            timer = park.next_timer()
+            if timer is not None and timer < wake_at:
+                wake_at = timer
+            # Fetch the lot each time: a poll woken with others may find its old lot retired.
+            lot = lots.get(lot_key)
+            if lot is None:
+                lot = lots[lot_key] = trio.lowlevel.ParkingLot()
+            try:
+                with trio.move_on_at(wake_at):
+                    await lot.park()
+            finally:
+                if not lot and lots.get(lot_key) is lot:
+                    del lots[lot_key]
 
     # ------------------------------------------------------------------ background jobs
     def _start_jobs(self, name: str, svc: Any) -> None:
@@ -442,8 +446,8 @@ class EventStream:
                 with trio.move_on_at(wake_at):
                     await lot.park()
             finally:
-                if not lot:
-                    broker._lots.pop(lot_key, None)
+                if not lot and broker._lots.get(lot_key) is lot:
+                    del broker._lots[lot_key]
 
     async def aclose(self) -> None:
         self._feed.close()

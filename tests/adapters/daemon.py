@@ -39,6 +39,10 @@ class Daemon:
         """stdout after the banner (call after the process ended)."""
         return self.proc.stdout.read() if self.proc.stdout else ""
 
+    def errors(self) -> str:
+        """stderr, where the daemon logs (call after the process ended)."""
+        return self.proc.stderr.read() if self.proc.stderr else ""
+
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)

@@ -323,3 +323,24 @@ async def test_long_poll_cancelled_just_as_a_message_arrives_loses_nothing(autoj
     assert all(m["Attributes"]["ApproximateReceiveCount"] == "1" for m in returned + later)
     all_ids = [m["MessageId"] for m in returned + later]
     assert sorted(all_ids) == sorted(sent_ids)
+
+
+async def test_two_long_polls_woken_by_one_send_both_stay_listening(autojump_clock, sqs):
+    """AWS: a long poll returns as soon as a message is available. Two polls wait on one queue;
+    one send wakes both and only one can have the message: the other keeps waiting and gets the
+    next message the moment it is sent, not when its 20 s wait ends."""
+    url = await make_queue(sqs)
+    got: list[tuple[float, str]] = []
+
+    async def poll():
+        r = await sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)
+        got.append((trio.current_time(), r["Messages"][0]["Body"]))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(poll)
+        nursery.start_soon(poll)
+        await trio.sleep(1)
+        await sqs.send_message(QueueUrl=url, MessageBody="first")
+        await trio.sleep(2)
+        await sqs.send_message(QueueUrl=url, MessageBody="second")
+    assert got == [(1.0, "first"), (3.0, "second")]
