@@ -183,9 +183,10 @@ class TcpServer:
         conn = _Connection(self, stream)
         self.connections.add(conn)
         try:
-            await conn.run()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+            try:
+                await conn.run()
+            except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+                pass  # the client went away: nothing to report
         except Exception:  # a defect of ours: this connection ends, the server goes on
             log.exception("connection failed")
         finally:
@@ -193,6 +194,8 @@ class TcpServer:
             conn.release_workers()
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 try:
+                    if conn.fatal_sent:
+                        await _lingering_close(stream)
                     await stream.aclose()
                 except Exception:
                     pass
@@ -353,11 +356,11 @@ class _Connection:
         self._invocations: dict[int, _Reply] = {}
         self._next_id = 0
         self._hello = False
-        self._fatal_sent = False
+        self.fatal_sent = False
 
     # ------------------------------------------------------------------ sending
     def send(self, message: dict[str, Any]) -> None:
-        if self._fatal_sent:  # a fatal frame is the last one a client gets
+        if self.fatal_sent:  # a fatal frame is the last one a client gets
             return
         try:
             frame = encode(message)
@@ -478,7 +481,7 @@ class _Connection:
 
     def _fatal(self, code: str, message: str) -> None:
         self.send({"t": wire.FATAL, "e": error_map(code, message)})
-        self._fatal_sent = True
+        self.fatal_sent = True
         self._closing = True
 
     def _greet(self, hello: dict[str, Any]) -> bool:
@@ -529,7 +532,7 @@ class _Connection:
                 self._invocation_done(message)
             elif t == "cancel":
                 rid = message.get("id")
-                scope = self._scopes.get(rid)  # type: ignore[arg-type]
+                scope = self._scopes.get(rid) if type(rid) is int else None
                 if scope is not None:  # else answered already: the answer is on its way
                     self._canceled.add(rid)  # type: ignore[arg-type]
                     scope.cancel()
@@ -686,7 +689,8 @@ class _Connection:
         return reply.value
 
     def _invocation_done(self, m: dict[str, Any]) -> None:
-        reply = self._invocations.get(m.get("id"))  # type: ignore[arg-type]
+        iid = m.get("id")
+        reply = self._invocations.get(iid) if type(iid) is int else None
         if reply is None:
             return  # cancelled (timed out) or unknown: nothing waits for it
         value = m.get("reply")
@@ -706,3 +710,18 @@ class _Connection:
 
 def _error(err: BrokerError) -> dict[str, Any]:
     return error_map(err.code, err.message, err.sender_fault, err.query_code)
+
+
+async def _lingering_close(stream: trio.abc.Stream) -> None:
+    """After a fatal frame: stop sending and read what the client still sends (the rest of an
+    oversized frame) until it closes, so the kernel does not answer unread bytes with a reset
+    that would destroy the fatal frame before the client reads it. Bounded by the caller."""
+    send_eof = getattr(stream, "send_eof", None)
+    if send_eof is not None:
+        await send_eof()
+    discarded = 0
+    while discarded < 64 * 1024 * 1024:
+        data = await stream.receive_some(65536)
+        if not data:
+            return
+        discarded += len(data)

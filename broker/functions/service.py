@@ -715,7 +715,8 @@ class LambdaService:
                 "The request must contain the parameter ReservedConcurrentExecutions."
             )
         value = _int(p, "ReservedConcurrentExecutions", "reservedConcurrentExecutions", 0, 10**9)
-        assert value is not None
+        if value is None:
+            raise _validation(None, "reservedConcurrentExecutions", "Member must not be null")
         others = self.reserved_total - (fn.reserved or 0)
         unreserved = self.options.account_concurrency - others - value
         if unreserved < limits.LAMBDA_UNRESERVED_CONCURRENCY_MIN:
@@ -1259,8 +1260,14 @@ class LambdaService:
                 opts.tumbling_window = tumbling
             dest = p.get("DestinationConfig")
             if dest is not None:
-                if not isinstance(dest, Mapping) or not dest.keys() <= {"OnFailure", "OnSuccess"}:
-                    raise InvalidParameterValueException("DestinationConfig takes OnFailure.")
+                if (
+                    not isinstance(dest, Mapping)
+                    or not dest.keys() <= {"OnFailure", "OnSuccess"}
+                    or not all(isinstance(v, Mapping | None) for v in dest.values())
+                ):
+                    raise InvalidParameterValueException(
+                        "DestinationConfig takes OnFailure: {Destination: <ARN>}."
+                    )
                 if (dest.get("OnSuccess") or {}).get("Destination"):
                     raise InvalidParameterValueException(
                         "Unsupported DestinationConfig parameter for this event source: OnSuccess."

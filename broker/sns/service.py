@@ -1181,7 +1181,10 @@ class SnsService:
                 if isinstance(value, bytearray | memoryview):
                     value = bytes(value)
                 elif type(value) is str:
-                    value = value.encode()
+                    try:
+                        value = value.encode()
+                    except UnicodeEncodeError:
+                        pass  # a lone surrogate is no text: still a str, refused below
                 if type(value) is not bytes or not value or "StringValue" in attr:
                     raise ParameterValueInvalid(
                         f"The message attribute '{name}' must contain non-empty message "

@@ -50,6 +50,7 @@ from ..params import (
     optional_int,
     optional_str,
     required_str,
+    safe_repr,
     str_list,
     str_map,
 )
@@ -795,7 +796,8 @@ class SqsService:
             }
             if extra:
                 raise InvalidParameterValue(
-                    f"Message attribute '{name}' has unknown fields: {', '.join(sorted(extra))}."
+                    f"Message attribute '{name}' has unknown fields: "
+                    f"{', '.join(sorted(map(safe_repr, extra)))}."
                 )
             data_type = attr.get("DataType")
             if not data_type:
@@ -822,7 +824,10 @@ class SqsService:
                 if isinstance(value, (bytearray, memoryview)):
                     value = bytes(value)
                 elif isinstance(value, str):
-                    value = value.encode("utf-8")
+                    try:
+                        value = value.encode("utf-8")
+                    except UnicodeEncodeError:
+                        pass  # a lone surrogate is no text: still a str, refused below
                 if "StringValue" in attr or type(value) is not bytes or not value:
                     raise InvalidParameterValue(
                         f"Message (user) attribute '{name}' must contain a non-empty value of "
