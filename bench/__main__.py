@@ -28,6 +28,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "bench.functions",
         "Lambda invokes/s (sync, async) and records/s through SQS and Kinesis mappings",
     ),
+    "tcp": (
+        "bench.tcp",
+        "SendMessage(Batch) latency and throughput over TCP against `msgsim serve`, "
+        "next to a bare msgpack echo floor",
+    ),
 }
 
 

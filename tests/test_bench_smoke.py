@@ -1,5 +1,6 @@
-"""Smoke tests for `python -m bench` (sqs, sns, kinesis): each runs with tiny counts and returns
-or prints every figure. They check the shape of the results, never their speed."""
+"""Smoke tests for `python -m bench` (sqs, sns, kinesis, functions, tcp): each runs with tiny
+counts and returns or prints every figure. They check the shape of the results, never their
+speed."""
 
 from __future__ import annotations
 
@@ -119,3 +120,41 @@ def test_bench_functions_quick_prints_every_figure(capsys):
         "kinesis_records_per_s",
     ):
         assert _positive(results[key]), (key, results[key])
+
+
+def test_bench_tcp_quick_json_reports_every_figure():
+    """`python -m bench tcp --quick --json` as a subprocess: it starts the daemon and the echo
+    server in their own processes, ends them, and prints every figure for both (positive) and a
+    mark per target. Speed is never asserted."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "tcp", "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    results = json.loads(out[out.index("\n{") :])
+    for side in ("msgsim", "echo"):
+        for key in (
+            "send_p50_us",
+            "send_p99_us",
+            "send_sequential_per_s",
+            "send_window_per_s",
+            "send_connections_per_s",
+            "batch10_msgs_per_s",
+        ):
+            assert _positive(results[side][key]), (side, key, results[side][key])
+    assert all(_positive(v) for v in results["ratios"].values())
+    assert set(results["targets"]) == {
+        "p50_at_most_2x_echo",
+        "window_at_least_half_echo",
+        "batch10_at_least_100k",
+    }
+    assert all(mark in ("PASS", "MISS") for mark in results["targets"].values())
+    assert out.count("PASS") + out.count("MISS") >= 3
