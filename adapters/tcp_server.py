@@ -432,42 +432,38 @@ class _Connection:
             self._tasks.cancel_scope.cancel()
 
     async def _reader(self) -> None:
-        server = self.server
-        decoder = FrameDecoder(server.max_frame)
-        stream = self.stream
+        decoder = FrameDecoder(self.server.max_frame)
         with trio.move_on_after(HELLO_TIMEOUT) as hello_scope:
-            while not self._hello:
-                data = await stream.receive_some(65536)
-                if not data:
-                    self._closing = True
-                    return
-                try:
-                    messages = decoder.feed(data)
-                except FramingError as exc:
-                    log.warning("connection closed before its hello: %s: %s", exc.code, exc.message)
-                    return self._fatal(exc.code, exc.message)
-                if not messages:
-                    continue
-                if not self._greet(messages[0]):
-                    return
-                await self._handle_all(messages[1:])
+            while not self._hello and not self._closing:
+                await self._read(decoder)
         if hello_scope.cancelled_caught:
             return self._fatal("RequestTimeout", "No hello within 10 seconds.")
-        while True:
+        while not self._closing:
             if self._out_bytes > OUTBOUND_HIGH_WATER:
                 self._drained = trio.Event()
                 await self._drained.wait()
-            data = await stream.receive_some(65536)
-            if not data:
-                self._closing = True
+            await self._read(decoder)
+
+    async def _read(self, decoder: FrameDecoder) -> None:
+        """Read once and handle what arrived: the hello first, then requests. After a framing
+        error the frames before the bad one are still handled, then the fatal frame goes out."""
+        data = await self.stream.receive_some(65536)
+        if not data:
+            self._closing = True
+            return
+        lost: FramingError | None = None
+        try:
+            messages = decoder.feed(data)
+        except FramingError as exc:
+            log.warning("connection closed: %s: %s", exc.code, exc.message)
+            lost, messages = exc, exc.messages
+        if messages and not self._hello:
+            if not self._greet(messages[0]):
                 return
-            try:
-                messages = decoder.feed(data)
-            except FramingError as exc:
-                log.warning("connection closed: %s: %s", exc.code, exc.message)
-                await self._handle_all(exc.messages)  # the good frames before the bad one
-                return self._fatal(exc.code, exc.message)
-            await self._handle_all(messages)
+            messages = messages[1:]
+        await self._handle_all(messages)
+        if lost is not None:
+            self._fatal(lost.code, lost.message)
 
     async def _let_writer_send(self) -> None:
         """Yield until the writer took the answers queued so far (it runs in the next scheduling

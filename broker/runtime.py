@@ -246,7 +246,6 @@ class Broker:
         """Wait for a long poll's answer. It looks again before each wait (not only when woken),
         so whatever arrived since the operation last looked -- the TCP server may hold a poll
         for an in-flight slot between the two -- is never missed."""
-        lots = self._lots
         lot_key = (name, park.key)
         while True:
             now = trio.current_time()
@@ -263,20 +262,23 @@ class Broker:
                     self._wake(name, svc)
             if result is not None:
                 return result
-            wake_at = park.deadline
-            timer = park.next_timer()
-            if timer is not None and timer < wake_at:
-                wake_at = timer
-            # Fetch the lot each time: a poll woken with others may find its old lot retired.
-            lot = lots.get(lot_key)
-            if lot is None:
-                lot = lots[lot_key] = trio.lowlevel.ParkingLot()
-            try:
-                with trio.move_on_at(wake_at):
-                    await lot.park()
-            finally:
-                if not lot and lots.get(lot_key) is lot:
-                    del lots[lot_key]
+            await self._wait(lot_key, park.deadline, park.next_timer())
+
+    async def _wait(self, lot_key: tuple[str, Any], deadline: float, timer: float | None) -> None:
+        """Until ``lot_key`` is touched, a timer is due or the deadline. The lot is fetched each
+        time: a waiter woken with others may find its old lot retired by the one that left it
+        empty."""
+        wake_at = deadline if timer is None else min(deadline, timer)
+        lots = self._lots
+        lot = lots.get(lot_key)
+        if lot is None:
+            lot = lots[lot_key] = trio.lowlevel.ParkingLot()
+        try:
+            with trio.move_on_at(wake_at):
+                await lot.park()
+        finally:
+            if not lot and lots.get(lot_key) is lot:
+                del lots[lot_key]
 
     # ------------------------------------------------------------------ background jobs
     def _start_jobs(self, name: str, svc: Any) -> None:
@@ -435,19 +437,7 @@ class EventStream:
                 return event
             if feed.done or broker.draining:
                 raise StopAsyncIteration
-            lot = broker._lots.get(lot_key)
-            if lot is None:
-                lot = broker._lots[lot_key] = trio.lowlevel.ParkingLot()
-            wake_at = feed.deadline
-            timer = feed.next_timer()
-            if timer is not None and timer < wake_at:
-                wake_at = timer
-            try:
-                with trio.move_on_at(wake_at):
-                    await lot.park()
-            finally:
-                if not lot and broker._lots.get(lot_key) is lot:
-                    del broker._lots[lot_key]
+            await broker._wait(lot_key, feed.deadline, feed.next_timer())
 
     async def aclose(self) -> None:
         self._feed.close()

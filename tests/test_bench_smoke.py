@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import sqs as bench_sqs
+from bench import tcp as bench_tcp
 
 TINY = bench_sqs.Config(
     sends=30,
@@ -141,14 +142,7 @@ def test_bench_tcp_quick_json_reports_every_figure():
     out = done.stdout
     results = json.loads(out[out.index("\n{") :])
     for side in ("msgsim", "echo"):
-        for key in (
-            "send_p50_us",
-            "send_p99_us",
-            "send_sequential_per_s",
-            "send_window_per_s",
-            "send_connections_per_s",
-            "batch10_msgs_per_s",
-        ):
+        for key in bench_tcp.FIGURES:
             assert _positive(results[side][key]), (side, key, results[side][key])
     assert all(_positive(v) for v in results["ratios"].values())
     assert set(results["targets"]) == {
