@@ -16,6 +16,7 @@ import trio.testing
 from broker import Broker
 from broker.functions.runner import resolve_handler
 
+from .gcpolicy import LongLivedObjects
 from .inprocess import InProcessClient
 from .tcp_client import TOKEN_ENV, TcpClient
 from .tcp_server import TcpServer, server_version
@@ -248,19 +249,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.max_frame < 1024 or args.max_in_flight < 1:
             parser.error("--max-frame must be at least 1024 and --max-in-flight at least 1")
         clock = trio.testing.MockClock(rate=args.rate) if args.clock == "virtual" else None
-        trio.run(
-            partial(
-                serve,
-                host=args.host,
-                port=args.port,
-                seed=args.seed,
-                token=token,
+        with LongLivedObjects():  # the daemon owns its process: see adapters/gcpolicy.py
+            trio.run(
+                partial(
+                    serve,
+                    host=args.host,
+                    port=args.port,
+                    seed=args.seed,
+                    token=token,
+                    clock=clock,
+                    max_frame=args.max_frame,
+                    max_in_flight=args.max_in_flight,
+                ),
                 clock=clock,
-                max_frame=args.max_frame,
-                max_in_flight=args.max_in_flight,
-            ),
-            clock=clock,
-        )
+            )
         return 0
     if args.command == "worker":
         if args.concurrency < 1:

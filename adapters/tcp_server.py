@@ -58,7 +58,7 @@ OUTBOUND_HIGH_WATER = 4 * 1024 * 1024
 #: many requests or once this many bytes of answers wait, so that the client works on them while
 #: the rest are done: both processes busy at once rather than in turn.
 FLUSH_EVERY = 16
-FLUSH_BYTES = 4096
+FLUSH_BYTES = 8192
 #: A connection must say hello within this many seconds (on the daemon's clock).
 HELLO_TIMEOUT = 10.0
 #: The services the server answers besides the broker's own.

@@ -11,6 +11,7 @@ come back as timezone-aware datetimes.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -119,15 +120,30 @@ def decode_payload(payload: bytes) -> dict[str, Any]:
 
 def encode(message: Mapping[str, Any]) -> bytes:
     """One message as a frame (length prefix included)."""
-    payload = msgpack.packb(
-        message,
-        use_bin_type=True,
-        datetime=True,
-        default=_default,
-        # a lone surrogate reaches the broker, which refuses it as AWS does (not the wire)
-        unicode_errors="surrogatepass",
-    )
+    packers = _packers
+    try:
+        payload = packers.strict.pack(message)
+    except UnicodeEncodeError:
+        # A lone surrogate reaches the broker, which refuses it as AWS does (not the wire).
+        # msgpack's strict UTF-8 is its fast path, so the lenient packer is the second try.
+        payload = packers.lenient.pack(message)
+    if len(payload) > _PACKER_KEEPS:
+        packers.__init__()  # a packer keeps its largest buffer: let a big one go
     return _LENGTH.pack(len(payload)) + payload
+
+
+_PACKER_KEEPS = 1 << 20
+
+
+class _Packers(threading.local):
+    """One pair of reusable packers per thread (making a Packer per frame costs as much as
+    packing a small response; a Packer resets itself after an error)."""
+
+    def __init__(self) -> None:
+        self.strict = msgpack.Packer(use_bin_type=True, datetime=True, default=_default)
+        self.lenient = msgpack.Packer(
+            use_bin_type=True, datetime=True, default=_default, unicode_errors="surrogatepass"
+        )
 
 
 def _default(obj: Any) -> Any:
@@ -136,10 +152,13 @@ def _default(obj: Any) -> Any:
     read = getattr(obj, "read", None)
     if callable(read):
         data = read()
-        return data if isinstance(data, bytes) else str(data).encode()
+        return data if isinstance(data, bytes) else str(data).encode("utf-8", "surrogatepass")
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     raise TypeError(f"cannot encode {type(obj).__name__} on the wire")
+
+
+_packers = _Packers()
 
 
 def error_map(

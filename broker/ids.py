@@ -22,18 +22,19 @@ def uuid4_batch(rng: random.Random, n: int) -> list[str]:
     ``getrandbits(128 * n)`` takes the same 32-bit words from the generator as ``n`` draws of 128
     bits and puts the first draw in the low bits, so the last UUID is at the front of the hex.
     """
-    if n not in _BATCH_MASKS:
-        _BATCH_MASKS[n] = (
+    shape = _BATCH_SHAPES.get(n)
+    if shape is None:
+        shape = _BATCH_SHAPES[n] = (
             sum(_KEEP << (128 * i) for i in range(n)),
             sum(_VERSION_VARIANT << (128 * i) for i in range(n)),
+            tuple(  # where each UUID's five groups are in the hex, first UUID first
+                tuple(slice(i + a, i + b) for a, b in _GROUPS) for i in range(32 * (n - 1), -1, -32)
+            ),
         )
-    keep, version_variant = _BATCH_MASKS[n]
+    keep, version_variant, groups = shape
     h = (rng.getrandbits(128 * n) & keep | version_variant).to_bytes(16 * n, "big").hex()
-    return [
-        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-"
-        f"{h[i + 20 : i + 32]}"
-        for i in range(32 * (n - 1), -1, -32)
-    ]
+    return [f"{h[a]}-{h[b]}-{h[c]}-{h[d]}-{h[e]}" for a, b, c, d, e in groups]
 
 
-_BATCH_MASKS: dict[int, tuple[int, int]] = {}
+_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))  # 8-4-4-4-12 hex digits
+_BATCH_SHAPES: dict[int, tuple[int, int, tuple[tuple[slice, ...], ...]]] = {}

@@ -68,6 +68,7 @@ from .queue import Queue
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_BATCH_ID_TEXT = re.compile(r"[A-Za-z0-9_-]+")  # the characters of several ids, joined
 _ATTR_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 _DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[^\s]{1,250})?")
 _FIFO_TOKEN = re.compile(r"[!-~]{1,128}")  # alphanumerics and punctuation
@@ -903,52 +904,55 @@ class SqsService:
         return {"Successful": ok, "Failed": failed}
 
     def _send_plain_batch(self, queue: Queue, batch: Any, now: float) -> dict[str, Any] | None:
-        """The common batch in one pass: a standard queue without a default delay, and a list of
-        1 to 10 entries that carry only a distinct, well-formed Id and an ASCII MessageBody
-        without forbidden control characters, together within the size limit. Anything else answers None before changing
-        anything, and the general path validates it entry by entry with the same outcome."""
+        """The common batch, checked as a whole rather than entry by entry: a standard queue
+        without a default delay, and a list of 1 to 10 entries that carry only a distinct,
+        well-formed Id and an ASCII MessageBody without forbidden control characters, together
+        within the size limit. Anything else answers None before changing anything, and the
+        general path validates it entry by entry with the same outcome."""
         if type(batch) is not list or not 0 < len(batch) <= limits.BATCH_ENTRIES_MAX:
             return None
-        total = 0
-        seen: set[str] = set()
-        digests: list[bytes] = []
-        for entry in batch:
-            if type(entry) is not dict or len(entry) != 2:
-                return None
-            entry_id = entry.get("Id")
-            body = entry.get("MessageBody")
-            if (
-                type(entry_id) is not str
-                or type(body) is not str
-                or not body
-                or entry_id in seen
-                or not body.isascii()
-                or not (
-                    (entry_id.isascii() and entry_id.isalnum() and len(entry_id) <= 80)
-                    or _BATCH_ID.fullmatch(entry_id)
-                )
-            ):
-                return None
-            data = body.encode()
-            if not data.translate(CONTROL_TO_HIGH).isascii():
-                return None
-            seen.add(entry_id)
-            total += len(data)
-            digests.append((_small_md5 if len(data) < 4096 else hashlib.md5)(data).digest())
-        if total > queue.max_size:
+        n = len(batch)
+        ids = [e["Id"] for e in batch if type(e) is dict and len(e) == 2 and "Id" in e]
+        if len(ids) != n:
             return None
-        ok: list[dict[str, Any]] = []
-        msgs: list[Message] = []
-        for entry, digest, message_id in zip(
-            batch, digests, uuid4_batch(self.rng, len(batch)), strict=True
+        try:
+            bodies = [e["MessageBody"] for e in batch]
+        except KeyError:
+            return None
+        types = set(map(type, ids))
+        types.update(map(type, bodies))
+        if types != {str}:
+            return None
+        text = "".join(bodies)
+        id_text = "".join(ids)
+        if (
+            not text.isascii()
+            or not all(bodies)
+            or len(text) > queue.max_size
+            or not text.encode().translate(CONTROL_TO_HIGH).isascii()
+            or not all(ids)
+            or max(map(len, ids)) > 80
+            or len(set(ids)) != n
+            or not ((id_text.isascii() and id_text.isalnum()) or _BATCH_ID_TEXT.fullmatch(id_text))
         ):
-            msgs.append(Message(message_id, entry["MessageBody"], digest, now))
-            ok.append(
-                {"MD5OfMessageBody": digest.hex(), "MessageId": message_id, "Id": entry["Id"]}
-            )
-        queue.send_plain(msgs)
+            return None
+        md5 = _small_md5 if max(map(len, bodies)) < 4096 else hashlib.md5
+        digests = [md5(body.encode()).digest() for body in bodies]
+        message_ids = uuid4_batch(self.rng, n)
+        queue.send_plain(
+            [
+                Message(m, body, d, now)
+                for m, body, d in zip(message_ids, bodies, digests, strict=True)
+            ]
+        )
         self.touched.add(queue.uid)
-        return {"Successful": ok, "Failed": []}
+        return {
+            "Successful": [
+                {"MD5OfMessageBody": d.hex(), "MessageId": m, "Id": i}
+                for i, d, m in zip(ids, digests, message_ids, strict=True)
+            ],
+            "Failed": [],
+        }
 
     def _batch_entries(self, p: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         batch = entries(p, "Entries")

@@ -411,13 +411,15 @@ _plain_bodies = st.one_of(
     st.text(max_size=8),  # non-ASCII, control and forbidden characters take the general path
     st.just("x" * 300_000),  # alone over the 256 KiB limit
     st.just("y" * 30_000),  # ten of these exceed the batch limit together
+    st.just("z" * 5_000),  # over the size where the digest is taken another way
+    st.sampled_from([7, None, b"bytes"]),  # not text at all
 )
 
 
 # Entry ids: mostly valid and distinct, sometimes repeated, too long or with forbidden characters.
 _entry_ids = st.one_of(
     st.from_regex(r"[A-Za-z0-9_-]{1,6}", fullmatch=True),
-    st.sampled_from(["e0", "x" * 80, "x" * 81, "", "a.b", "\u00e9", "\u0661"]),
+    st.sampled_from(["e0", "x" * 80, "x" * 81, "", "a.b", "\u00e9", "\u0661", 3, None]),
 )
 
 
