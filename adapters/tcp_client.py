@@ -43,12 +43,38 @@ Connector = Callable[[], Awaitable[trio.abc.Stream]]
 
 
 class _Call:
-    __slots__ = ("done", "error", "result")
+    """One request's answer and the one task that waits for it (lighter than a trio.Event,
+    which is made and set once per request)."""
+
+    __slots__ = ("_waiter", "done", "error", "result")
 
     def __init__(self) -> None:
-        self.done = trio.Event()
+        self.done = False
         self.result: Any = None
         self.error: BrokerError | None = None
+        self._waiter: trio.lowlevel.Task | None = None
+
+    def finish(self) -> None:
+        """The answer is in (``result`` or ``error``): wake the waiter."""
+        if self.done:
+            return
+        self.done = True
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            trio.lowlevel.reschedule(waiter)
+
+    async def wait(self) -> None:
+        if self.done:
+            await trio.lowlevel.checkpoint()
+            return
+        self._waiter = trio.lowlevel.current_task()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self._waiter = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
 
 class _Served:
@@ -397,15 +423,15 @@ class _Connection:
         self.calls[rid] = call
         self.send_frame(frame)
         try:
-            await call.done.wait()
+            await call.wait()
         except trio.Cancelled:
             # trio's rule: a cancelled operation either happened or did not. Ask the server to
             # stop it and wait for its answer: a result means it happened (a long poll that
             # had already taken messages hands them over); anything else means it did not.
-            if not call.done.is_set() and self.alive:
+            if not call.done and self.alive:
                 self.send({"t": "cancel", "id": rid})
                 with trio.CancelScope(shield=True):
-                    await call.done.wait()
+                    await call.wait()
             if call.error is not None or not isinstance(call.result, dict):
                 raise
         finally:
@@ -497,7 +523,7 @@ class _Connection:
                     call.error = from_dict(err if isinstance(err, dict) else {})
                 else:
                     call.result = m.get("r")
-                call.done.set()
+                call.finish()
             elif t == "ev" or t == "end":
                 rid = m.get("id")
                 value = m.get("ev") if t == "ev" else _end_error(m)
@@ -545,9 +571,9 @@ class _Connection:
         self.alive = False
         self.closed.set()
         for call in list(self.calls.values()):
-            if not call.done.is_set():
+            if not call.done:
                 call.error = error
-                call.done.set()
+                call.finish()
         for stream in list(self.streams.values()):
             stream.push("end", error)
         self._wake.set()

@@ -511,15 +511,17 @@ class _Connection:
         for i, message in enumerate(messages):
             t = message.get("t")
             if t == wire.REQUEST:
-                try:
-                    await self._request(message)
-                except trio.Cancelled:  # the server stopped reading: answer what was read
-                    for m in messages[i:]:
-                        if m.get("t") == wire.REQUEST and type(m.get("id")) is int:
-                            self.send_error(
-                                m["id"], ServiceUnavailable("The broker is shutting down.")
-                            )
-                    raise
+                later = self._request(message)  # answered inline unless it must wait
+                if later is not None:
+                    try:
+                        await self._spawn(*later)
+                    except trio.Cancelled:  # the server stopped reading: answer what was read
+                        for m in messages[i:]:
+                            if m.get("t") == wire.REQUEST and type(m.get("id")) is int:
+                                self.send_error(
+                                    m["id"], ServiceUnavailable("The broker is shutting down.")
+                                )
+                        raise
                 since_flush += 1
                 if (since_flush >= FLUSH_EVERY or self._out_bytes >= FLUSH_BYTES) and i != last:
                     since_flush = 0
@@ -541,7 +543,9 @@ class _Connection:
                     ),
                 )
 
-    async def _request(self, m: dict[str, Any]) -> None:
+    def _request(self, m: dict[str, Any]) -> tuple[int, Callable[[int, Any], Any], Any] | None:
+        """Answer one request now, or return what to run in a task for it (``_spawn``'s
+        arguments) when it must wait: a long poll, a synchronous invoke, a subscription."""
         server = self.server
         rid = m.get("id")
         if type(rid) is not int:
@@ -562,7 +566,7 @@ class _Connection:
                 rid, InvalidParameterValue("A request names its svc and op as strings.")
             )
         if svc == ADMIN:
-            return await self._spawn(rid, self._answer, server.admin(op, params))
+            return rid, self._answer, server.admin(op, params)
         if svc == WORKER:
             return self._worker_request(rid, op, params)
         try:
@@ -575,9 +579,9 @@ class _Connection:
             stream = result.get("EventStream")
             if stream is not None and hasattr(stream, "__anext__"):
                 self.send_result(rid, {**result, "EventStream": {"stream": rid}})
-                return await self._spawn(rid, self._pump, stream)
+                return rid, self._pump, stream
             return self.send_result(rid, result)
-        await self._spawn(rid, self._answer, server.broker.finish(svc, result))
+        return rid, self._answer, server.broker.finish(svc, result)
 
     async def _spawn(self, rid: int, job: Callable[[int, Any], Awaitable[None]], arg: Any) -> None:
         try:
