@@ -36,11 +36,16 @@ class LongLivedObjects:
     """A context manager: while entered, survivors of full collections are frozen (see module)."""
 
     def __init__(
-        self, *, every: float = 60.0, patience: float = 50.0, clock: Any = time.monotonic
+        self,
+        *,
+        every: float = 60.0,
+        patience: float = 50.0,
+        clock: Any = time.monotonic,
     ) -> None:
         self.every = every
         self.patience = patience
         self._clock = clock
+        self._frozen = False  # whether anything is frozen (counting them walks them all)
         self._next_complete = 0.0  # clock time from which a full collection sees everything
         self._complete_since: float | None = None  # start of the complete collection under way
         #: Full collections seen, and how many of them were complete (for tests and stats).
@@ -61,14 +66,17 @@ class LongLivedObjects:
             return
         now = self._clock()
         if phase == "start":
-            if now >= self._next_complete or not gc.get_freeze_count():
+            if not self._frozen or now >= self._next_complete:
                 self._complete_since = now
-                gc.unfreeze()  # this collection looks at everything, cycles among old objects too
+                gc.unfreeze()  # this one looks at everything, cycles among old objects too
+                self._frozen = False
             return
         self.full_collections += 1
         if self._complete_since is not None:
             self.complete_collections += 1
-            took = now - self._complete_since
-            self._next_complete = now + max(self.every, self.patience * took)
+            self._next_complete = now + max(
+                self.every, self.patience * (now - self._complete_since)
+            )
             self._complete_since = None
-        gc.freeze()
+        gc.freeze()  # what survived a full collection is left out of the next ones
+        self._frozen = True

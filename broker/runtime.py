@@ -195,7 +195,7 @@ class Broker:
             raise InvalidAction(f"The action {operation} is not valid for this endpoint.")
         if params is None:
             params = {}
-        elif not isinstance(params, Mapping):
+        elif type(params) is not dict and not isinstance(params, Mapping):
             raise InvalidParameterValue("Request parameters must be a map of names to values.")
         self.requests += 1
         try:

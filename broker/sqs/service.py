@@ -852,8 +852,10 @@ class SqsService:
             out[name] = {"DataType": data_type, "StringValue": value}
         return out
 
+    _SEND_BATCH = frozenset({"QueueUrl", "Entries"})
+
     def send_message_batch(self, p: Mapping[str, Any], now: float) -> dict[str, Any]:
-        check_known(p, frozenset({"QueueUrl", "Entries"}), "SendMessageBatch")
+        check_known(p, self._SEND_BATCH, "SendMessageBatch")
         queue = self._ready(p, now)
         if not queue.fifo and not queue.delay:
             fast = self._send_plain_batch(queue, p.get("Entries"), now)
