@@ -127,6 +127,9 @@ def encode(message: Mapping[str, Any]) -> bytes:
         # A lone surrogate reaches the broker, which refuses it as AWS does (not the wire).
         # msgpack's strict UTF-8 is its fast path, so the lenient packer is the second try.
         payload = packers.lenient.pack(message)
+    finally:
+        if packers.read:
+            packers.read.clear()
     if len(payload) > _PACKER_KEEPS:
         packers.__init__()  # a packer keeps its largest buffer: let a big one go
     return _LENGTH.pack(len(payload)) + payload
@@ -140,6 +143,9 @@ class _Packers(threading.local):
     packing a small response; a Packer resets itself after an error)."""
 
     def __init__(self) -> None:
+        #: What ``_default`` read from payload streams during this encode: a second try must
+        #: not read them again.
+        self.read: dict[int, bytes] = {}
         self.strict = msgpack.Packer(use_bin_type=True, datetime=True, default=_default)
         self.lenient = msgpack.Packer(
             use_bin_type=True, datetime=True, default=_default, unicode_errors="surrogatepass"
@@ -151,8 +157,14 @@ def _default(obj: Any) -> Any:
     sets and tuples as arrays."""
     read = getattr(obj, "read", None)
     if callable(read):
-        data = read()
-        return data if isinstance(data, bytes) else str(data).encode("utf-8", "surrogatepass")
+        memo = _packers.read
+        data = memo.get(id(obj))
+        if data is None:
+            data = read()
+            if not isinstance(data, bytes):
+                data = str(data).encode("utf-8", "surrogatepass")
+            memo[id(obj)] = data
+        return data
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     raise TypeError(f"cannot encode {type(obj).__name__} on the wire")

@@ -74,6 +74,34 @@ def test_a_payload_stream_is_sent_as_its_bytes():
     assert got == {"Payload": b'{"ok":true}'}
 
 
+def test_a_lone_surrogate_passes_and_a_payload_stream_is_read_once():
+    """Text is packed as strict UTF-8 first; a lone surrogate (which the broker, not the wire,
+    refuses) makes the encoder pack again, and a payload stream read on the first try must not
+    be read again (a second read would give nothing)."""
+
+    class Once:
+        reads = 0
+
+        def read(self) -> bytes:
+            self.reads += 1
+            return b"payload" if self.reads == 1 else b""
+
+    body = Once()
+    (got,) = wire.FrameDecoder().feed(wire.encode({"Payload": body, "Text": "a\ud800b"}))
+    assert got == {"Payload": b"payload", "Text": "a\ud800b"}
+    assert body.reads == 1
+
+
+def test_the_reused_packers_are_clean_after_a_refused_value_and_a_large_frame():
+    with pytest.raises(TypeError):
+        wire.encode({"x": object()})
+    big = {"Data": b"z" * (3 << 20)}
+    small = {"t": "res", "id": 7, "r": {"ok": True}}
+    for message in (small, big, small):
+        assert wire.FrameDecoder(max_frame=4 << 20).feed(wire.encode(message)) == [message]
+    assert wire.encode(small) == wire.encode(dict(small))
+
+
 def test_frame_over_the_limit_fails_at_its_header_and_framing_is_lost():
     decoder = wire.FrameDecoder(max_frame=100)
     with pytest.raises(wire.FramingError) as info:
