@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from operator import attrgetter
 from struct import pack
 from typing import Any
@@ -207,12 +208,17 @@ except ImportError:  # pragma: no cover - CPython builds without it
     _small_md5 = hashlib.md5
 
 
+def md5_for(size: int) -> Callable[[bytes], Any]:
+    """The MD5 constructor that is quicker for data of ``size`` bytes."""
+    return _small_md5 if size < 4096 else hashlib.md5
+
+
 def md5_hex(data: bytes) -> str:
-    return (_small_md5 if len(data) < 4096 else hashlib.md5)(data).hexdigest()
+    return md5_for(len(data))(data).hexdigest()
 
 
 def md5_digest(data: bytes) -> bytes:
-    return (_small_md5 if len(data) < 4096 else hashlib.md5)(data).digest()
+    return md5_for(len(data))(data).digest()
 
 
 def attribute_value_bytes(attr: dict[str, Any]) -> bytes:

@@ -58,10 +58,10 @@ from . import attributes as qattrs
 from .message import (
     CONTROL_TO_HIGH,
     Message,
-    _small_md5,
     attributes_size,
     first_forbidden_char,
     md5_digest,
+    md5_for,
     md5_of_attributes,
 )
 from .queue import Queue
@@ -928,17 +928,17 @@ class SqsService:
         text = "".join(bodies)
         id_text = "".join(ids)
         if (
-            not text.isascii()
+            not text.isascii()  # so that its length is its size in bytes
             or not all(bodies)
             or len(text) > queue.max_size
-            or not text.encode().translate(CONTROL_TO_HIGH).isascii()
+            or first_forbidden_char(text) is not None
             or not all(ids)
             or max(map(len, ids)) > 80
             or len(set(ids)) != n
             or not ((id_text.isascii() and id_text.isalnum()) or _BATCH_ID_TEXT.fullmatch(id_text))
         ):
             return None
-        md5 = _small_md5 if max(map(len, bodies)) < 4096 else hashlib.md5
+        md5 = md5_for(max(map(len, bodies)))
         digests = [md5(body.encode()).digest() for body in bodies]
         message_ids = uuid4_batch(self.rng, n)
         queue.send_plain(

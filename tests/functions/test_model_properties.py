@@ -524,15 +524,21 @@ test_async_path = AsyncPathMachine.TestCase
 # Regression tests for defects the machine found at commit 1e45138, each the smallest case.
 
 
-def test_waiting_event_starts_after_a_release() -> None:
-    """A waiting event starts at the first dispatch after a run of its function ends."""
-    svc = make_service(101)
-    svc.operations["CreateFunction"]({"FunctionName": "f", "Handler": "h:f"}, 0.0)
+def two_events_for_one_unit(svc: LambdaService, **create: Any) -> tuple[Any, Any]:
+    """Function ``f`` (CreateFunction takes ``create`` too) with a reserved concurrency of 1,
+    and two asynchronous events pushed for it at 0 s."""
+    svc.operations["CreateFunction"]({"FunctionName": "f", "Handler": "h:f", **create}, 0.0)
     svc.operations["PutFunctionConcurrency"](
         {"FunctionName": "f", "ReservedConcurrentExecutions": 1}, 0.0
     )
     fn = svc.functions["f"]
-    first, second = svc.push_event(fn, {}, 0.0), svc.push_event(fn, {}, 0.0)
+    return svc.push_event(fn, {}, 0.0), svc.push_event(fn, {}, 0.0)
+
+
+def test_waiting_event_starts_after_a_release() -> None:
+    """A waiting event starts at the first dispatch after a run of its function ends."""
+    svc = make_service(101)
+    first, second = two_events_for_one_unit(svc)
     assert dispatch(svc, 0.0) == [first]
     assert second.state == WAITING
     svc.finish_event(first, outcome_of(OK), 5.0)
@@ -575,12 +581,7 @@ def test_waiting_event_expires_at_a_lowered_maximum_age() -> None:
     waiting event kept the expiry computed when it was parked: next_due said 21600 and the
     event was still WAITING at 61 s.)"""
     svc = make_service(101)
-    svc.operations["CreateFunction"]({"FunctionName": "f", "Handler": "h:f"}, 0.0)
-    svc.operations["PutFunctionConcurrency"](
-        {"FunctionName": "f", "ReservedConcurrentExecutions": 1}, 0.0
-    )
-    fn = svc.functions["f"]
-    first, second = svc.push_event(fn, {}, 0.0), svc.push_event(fn, {}, 0.0)
+    first, second = two_events_for_one_unit(svc)
     assert dispatch(svc, 0.0) == [first] and second.state == WAITING
     svc.operations["PutFunctionEventInvokeConfig"](
         {"FunctionName": "f", "MaximumEventAgeInSeconds": 60}, 1.0
@@ -616,15 +617,7 @@ def test_waiting_events_fail_at_once_when_reserved_concurrency_becomes_0() -> No
     them (AWS); events already waiting too. (At 1e45138 they kept waiting, to expire 6 h later
     as EventAgeExceeded.)"""
     svc = make_service(101)
-    svc.operations["CreateFunction"](
-        {"FunctionName": "f", "Handler": "h:f", "DeadLetterConfig": {"TargetArn": SQS + "dlq"}},
-        0.0,
-    )
-    svc.operations["PutFunctionConcurrency"](
-        {"FunctionName": "f", "ReservedConcurrentExecutions": 1}, 0.0
-    )
-    fn = svc.functions["f"]
-    first, second = svc.push_event(fn, {}, 0.0), svc.push_event(fn, {}, 0.0)
+    first, second = two_events_for_one_unit(svc, DeadLetterConfig={"TargetArn": SQS + "dlq"})
     assert dispatch(svc, 0.0) == [first] and second.state == WAITING
     svc.kicked = False
     svc.operations["PutFunctionConcurrency"](
