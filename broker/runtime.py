@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -265,17 +265,24 @@ class Broker:
             await self._wait(lot_key, park.deadline, park.next_timer())
 
     async def _wait(self, lot_key: tuple[str, Any], deadline: float, timer: float | None) -> None:
-        """Until ``lot_key`` is touched, a timer is due or the deadline. The lot is fetched each
-        time: a waiter woken with others may find its old lot retired by the one that left it
-        empty."""
+        """Until ``lot_key`` is touched, a timer is due or the deadline."""
         wake_at = deadline if timer is None else min(deadline, timer)
+        with self._lot(lot_key) as lot, trio.move_on_at(wake_at):
+            await lot.park()
+
+    @contextmanager
+    def _lot(self, lot_key: tuple[str, Any]) -> Iterator[trio.lowlevel.ParkingLot]:
+        """The live waiting list of ``lot_key``, which ``_wake`` wakes when the key is touched;
+        made if there is none, retired on leaving if left empty. The list is fetched anew for
+        each wait, and retired only if it is still the live one: waiters woken together leave
+        and re-park one after another, and a waiter leaving its old, empty list must not retire
+        the new one that another has already parked on (it would never hear the next touch)."""
         lots = self._lots
         lot = lots.get(lot_key)
         if lot is None:
             lot = lots[lot_key] = trio.lowlevel.ParkingLot()
         try:
-            with trio.move_on_at(wake_at):
-                await lot.park()
+            yield lot
         finally:
             if not lot and lots.get(lot_key) is lot:
                 del lots[lot_key]

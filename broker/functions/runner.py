@@ -725,21 +725,15 @@ class FunctionRunner:
                 return [(m, m.receive_count) for m in got]
             if state is not None and state.count > state.base():
                 return None
-            lot_key = ("sqs", queue.uid)
-            lot = broker._lots.get(lot_key)
-            if lot is None:
-                lot = broker._lots[lot_key] = trio.lowlevel.ParkingLot()
-            timer = queue.next_timer()
+            # The broker's wait, as a long poll's: pollers woken together (a lapsed timer)
+            # each re-park on the live waiting list, never one another retired.
             if state is not None:
                 state.idle += 1
             try:
-                with trio.move_on_at(math.inf if timer is None else timer):
-                    await lot.park()
+                await broker._wait(("sqs", queue.uid), math.inf, queue.next_timer())
             finally:
                 if state is not None:
                     state.idle -= 1
-                if not lot:
-                    broker._lots.pop(lot_key, None)
 
     async def _sqs_poller(self, mapping: EventSourceMapping, state: _SqsPollers) -> None:
         """Take batches until the mapping is deleted or this poller is not needed. A batch
@@ -1027,13 +1021,9 @@ class FunctionRunner:
                 with trio.move_on_at(deadline):
                     await wake.wait()
                 return
-            lot_key = ("kinesis", shard)
-            lot = broker._lots.get(lot_key)
-            if lot is None:
-                lot = broker._lots[lot_key] = trio.lowlevel.ParkingLot()
             shard.subscribers += 1  # a put on the shard now wakes its lot
             try:
-                with trio.move_on_at(deadline):
+                with broker._lot(("kinesis", shard)) as lot, trio.move_on_at(deadline):
                     async with trio.open_nursery() as both:
 
                         async def on_lot() -> None:
@@ -1048,8 +1038,6 @@ class FunctionRunner:
                         both.start_soon(on_wake)
             finally:
                 shard.subscribers -= 1
-                if not lot:
-                    broker._lots.pop(lot_key, None)
 
 
 async def call_handler(

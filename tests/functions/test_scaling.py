@@ -299,6 +299,31 @@ async def test_mapping_does_not_scale_up_while_the_queue_keeps_up(autojump_clock
     assert 0 < h.peak(burst, burst + 20) <= 5
 
 
+async def test_idle_pollers_woken_together_by_a_lapsed_timer_all_stay_listening(
+    autojump_clock, lam, sqs
+):
+    """AWS (services-sqs-scaling): the mapping's five pollers long-poll the queue, so messages
+    sent while they are idle are taken at once, one batch per poller. Here all five wake at
+    the same instant for a visibility timer that has nothing left to return (the messages it
+    was set for were deleted): each must listen again, not only the last to re-park. (Before
+    the fix each re-parking poller retired the waiting list the one before it had just made,
+    so four of them never heard the next send, and its three messages ran one after another,
+    10 s apart.)"""
+    h = Concurrency(hold=10)
+    url, arn = await slow_mapping(lam, sqs, h, timeout=60)
+    await lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="f", BatchSize=1)
+    await fill(sqs, url, 3, prefix="first")  # in flight until 60 s; deleted at 10 s
+    await trio.sleep(65)  # every poller parked with the 60 s timer and woke for it
+    later = trio.current_time()
+    await fill(sqs, url, 3, prefix="later")
+    await trio.sleep(1)
+    assert h.peak(later, later + 1) == 3
+    await trio.sleep(10)
+    assert sorted(h.done) == sorted(
+        [f"first{i}" for i in range(3)] + [f"later{i}" for i in range(3)]
+    )
+
+
 # --- SQS FIFO: one batch per message group --------------------------------------------------------
 
 
@@ -630,16 +655,22 @@ async def test_batching_window_of_300_seconds_invokes_when_the_window_ends(
     assert await counts(sqs, url) == (0, 0)
 
 
-async def send_forty_200kb_messages(lam, sqs, handler) -> str:
-    """A mapping (BatchSize 1,000, a 300 s window) and 8 MB arriving as 40 messages of 200 KB,
-    one a second; the queue's URL."""
+#: 200 KB messages sent one a second: 32 MB in 160 s. The mapping's five pollers share them
+#: (each send goes to whichever is listening first), so at least one poller's batch gathers over
+#: 6 MB well inside the 300 s window, whatever the share.
+WINDOW_MESSAGES = 160
+
+
+async def send_200kb_messages(lam, sqs, handler) -> str:
+    """A mapping (BatchSize 1,000, a 300 s window) and WINDOW_MESSAGES messages of 200 KB
+    arriving one a second; the queue's URL."""
     url, arn = await slow_mapping(lam, sqs, handler, timeout=30, visibility=900)
     await lam.create_event_source_mapping(
         EventSourceArn=arn, FunctionName="f", BatchSize=1000, MaximumBatchingWindowInSeconds=300
     )
     await trio.sleep(1)
     body = "x" * 200_000
-    for i in range(40):
+    for i in range(WINDOW_MESSAGES):
         await sqs.send_message(QueueUrl=url, MessageBody=f"{i}:{body}")
         await trio.sleep(1)
     return url
@@ -647,19 +678,19 @@ async def send_forty_200kb_messages(lam, sqs, handler) -> str:
 
 async def test_batching_window_ends_early_on_payload_size(autojump_clock, lam, sqs):
     """AWS: a batching window also ends when the batch's payload reaches the 6 MB invocation
-    limit: with 8 MB waiting, Lambda invokes before the 300-second window is over, no event
+    limit: with over 6 MB waiting for one poller, Lambda invokes before the 300-second window is over, no event
     exceeds 6 MB, and every message is processed."""
     batches = []
 
     def handler(event, context):
         batches.append((trio.current_time(), len(json.dumps(event)), len(event["Records"])))
 
-    url = await send_forty_200kb_messages(lam, sqs, handler)
-    assert batches, "no batch invoked within the window although 8 MB were waiting"
+    url = await send_200kb_messages(lam, sqs, handler)
+    assert batches, "no batch invoked within the window although 32 MB were waiting"
     assert batches[0][0] < 1 + 300
     assert all(size <= 6 * 1024 * 1024 for _, size, _ in batches)
     await trio.sleep(600)
-    assert sum(n for _, _, n in batches) == 40
+    assert sum(n for _, _, n in batches) == WINDOW_MESSAGES
     assert await counts(sqs, url) == (0, 0)
 
 
@@ -674,6 +705,6 @@ async def test_batching_window_fills_the_batch_up_to_the_6_mb_payload_limit(
     def handler(event, context):
         sizes.append(len(json.dumps(event)))
 
-    await send_forty_200kb_messages(lam, sqs, handler)
+    await send_200kb_messages(lam, sqs, handler)
     assert sizes
     assert 5 * 1024 * 1024 <= sizes[0] <= 6 * 1024 * 1024
