@@ -7,7 +7,10 @@ who may see them, when they return, expire or move to a dead-letter queue. Every
 
 Cost: every operation is O(1) or O(log n) in the number of stored messages. Timers live in heaps
 with lazy deletion (an entry is stale when the message has moved on); retention walks a deque of
-arrivals from its old end, so expiry touches only messages that actually expire.
+arrivals from its old end, so expiry touches only messages that actually expire. A plain batch
+(SendMessageBatch to a standard queue, no delay, attributes or group) is stored as one
+:class:`Pack` until a receive, a move or its retention first reaches it; only then are its
+messages made (the daemon's hottest path keeps one small record per batch meanwhile).
 
 Standard queues deliver in send order by default (delayed and returned messages re-enter by send
 order). With ``at_least_once`` they show AWS's documented standard-queue behaviours, driven by the
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Sequence
 from heapq import heappop, heappush
 from typing import Any
 
@@ -65,6 +69,61 @@ class Group:
 
     def ready(self) -> bool:
         return not self.inflight and bool(self.msgs) and self.msgs[0].state == AVAILABLE
+
+
+#: The ``state`` of a Pack whose messages have been made. It is past INFLIGHT so that ``tick``'s
+#: test on the head of the arrival deque sends an opened pack to ``_expire``, which puts its
+#: messages in its place.
+OPENED = 6
+
+
+class Pack:
+    """The messages of one plain batch (standard queue, no delay, attribute or group), kept as one
+    record until the first of them is needed: a receive (or a move task) reaching them, or their
+    retention ending. Until then they are all AVAILABLE and never received, so no receipt handle
+    can name them and nothing else can change them. One record instead of a Message per message
+    saves the daemon's hottest path (SendMessageBatch) most of its allocation and collector work.
+
+    A pack sits in the fresh deque and in the arrival deque, in send order. Whichever reaches it
+    first opens it (``Queue._open``): the Messages are made with the serials the pack reserved at
+    send, filed by serial, and the pack remembers them so the other deque gets the same ones.
+    """
+
+    __slots__ = ("bodies", "digests", "message_ids", "messages", "sent_at", "serial", "state")
+
+    def __init__(
+        self,
+        serial: int,
+        sent_at: float,
+        message_ids: Sequence[str],
+        bodies: Sequence[str],
+        digests: Sequence[bytes],
+    ) -> None:
+        self.serial = serial  # the first message's serial; the others follow one by one
+        self.sent_at = sent_at
+        self.message_ids = message_ids
+        self.bodies = bodies
+        self.digests = digests
+        self.state = AVAILABLE  # OPENED once its messages exist
+        self.messages: list[Message] | None = None
+
+    def make(self) -> list[Message]:
+        """Fresh records of the pack's messages: available, never received, serials in order."""
+        sent_at = self.sent_at
+        msgs = [
+            Message(m, body, d, sent_at)
+            for m, body, d in zip(self.message_ids, self.bodies, self.digests, strict=True)
+        ]
+        serial = self.serial
+        for msg in msgs:
+            msg.serial = serial
+            serial += 1
+        return msgs
+
+    def __repr__(self) -> str:
+        return (
+            f"Pack(serial={self.serial}, n={len(self.bodies)}, opened={self.messages is not None})"
+        )
 
 
 class Queue:
@@ -121,12 +180,12 @@ class Queue:
         self.n_available = 0
         self.n_inflight = 0
         self.n_delayed = 0
-        self._arrivals: deque[Message] = deque()
+        self._arrivals: deque[Message | Pack] = deque()
         self._late: list[tuple[float, int, Message]] = []
         self._delayed: list[tuple[float, int, Message]] = []
         self._inflight_timers: list[tuple[float, int, int, Message]] = []
         # standard queues
-        self._fresh: deque[Message] = deque()
+        self._fresh: deque[Message | Pack] = deque()
         self._returned: list[tuple[float, int, int, Message]] = []
         self._tenant_inflight: dict[str, int] = {}
         self._lanes: dict[str, deque[tuple[int, Message]]] = {}
@@ -140,14 +199,19 @@ class Queue:
 
     # ------------------------------------------------------------------ introspection
     def __len__(self) -> int:
-        return len(self._by_serial)
+        return self.n_available + self.n_inflight + self.n_delayed
 
     def get(self, serial: int) -> Message | None:
         return self._by_serial.get(serial)
 
     def messages(self) -> list[Message]:
-        """Every live message (for tests and invariants; O(n))."""
-        return list(self._by_serial.values())
+        """Every live message (for tests and invariants; O(n)). A pack not yet opened stays
+        closed: its messages are listed as records made for the answer, as they would be."""
+        out = list(self._by_serial.values())
+        for item in self._fresh:
+            if type(item) is Pack and item.messages is None:
+                out += item.make()
+        return out
 
     @property
     def fair(self) -> bool:
@@ -243,7 +307,12 @@ class Queue:
         arrivals = self._arrivals
         while arrivals:
             head = arrivals[0]
-            if head.state > INFLIGHT:
+            if type(head) is Pack:
+                if head.messages is None and head.sent_at + retention > now:
+                    break
+                arrivals.popleft()
+                arrivals.extendleft(reversed(self._open(head)))
+            elif head.state > INFLIGHT:
                 arrivals.popleft()
             elif head.sent_at + retention <= now:
                 arrivals.popleft()
@@ -331,24 +400,38 @@ class Queue:
             if msg.group_id is not None:
                 self._lane_push(msg)
 
-    def send_plain(self, msgs: list[Message]) -> None:
+    def send_plain(
+        self, message_ids: list[str], bodies: list[str], digests: list[bytes], now: float
+    ) -> None:
         """`send` for new messages of a standard queue with no delay, dedup or group (the batch
-        fast path). They are the newest arrivals: their send time is ``now``, which no stored
-        message's exceeds, so they extend the retention deque in order."""
-        serial = self._serial
-        by_serial = self._by_serial
-        for msg in msgs:
-            serial += 1
-            msg.serial = serial
-            by_serial[serial] = msg
-        self._serial = serial
-        self._arrivals.extend(msgs)
-        self.n_available += len(msgs)
+        fast path): one Pack for them all. They are the newest arrivals: their send time is
+        ``now``, which no stored message's exceeds, so they extend the retention deque in order.
+        At-least-once queues index each message at once (their order is drawn at send)."""
+        n = len(bodies)
         if self._alo:
-            for msg in msgs:
+            for message_id, body, digest in zip(message_ids, bodies, digests, strict=True):
+                msg = Message(message_id, body, digest, now)
+                self._admit(msg)
+                self.n_available += 1
                 self._make_available(msg)
-        else:
-            self._fresh.extend(msgs)
+            return
+        pack = Pack(self._serial + 1, now, message_ids, bodies, digests)
+        self._serial += n
+        self._arrivals.append(pack)
+        self._fresh.append(pack)
+        self.n_available += n
+
+    def _open(self, pack: Pack) -> list[Message]:
+        """The Messages of ``pack``, made and filed by serial the first time it is asked."""
+        msgs = pack.messages
+        if msgs is None:
+            msgs = pack.messages = pack.make()
+            by_serial = self._by_serial
+            for msg in msgs:
+                by_serial[msg.serial] = msg
+            pack.state = OPENED
+            pack.message_ids = pack.bodies = pack.digests = ()  # the messages hold them now
+        return msgs
 
     def accept_moved(self, msg: Message, now: float, origin: str | None) -> Message:
         """Take in a message moved from another queue (dead-letter redrive or a move task).
@@ -472,8 +555,15 @@ class Queue:
         """Pop the next message to deliver from a standard queue (send order, fair tenants)."""
         fresh = self._fresh
         returned = self._returned
-        while fresh and (fresh[0].state != AVAILABLE or fresh[0].receive_count):
-            fresh.popleft()
+        while fresh:
+            head = fresh[0]
+            if type(head) is Pack:
+                fresh.popleft()
+                fresh.extendleft(reversed(self._open(head)))
+            elif head.state != AVAILABLE or head.receive_count:
+                fresh.popleft()
+            else:
+                break
         while returned:
             _, _, rc, m = returned[0]
             if m.state == AVAILABLE and m.receive_count == rc:
@@ -670,7 +760,7 @@ class Queue:
     # ------------------------------------------------------------------ whole-queue operations
     def purge(self) -> int:
         """Delete every message (available, delayed and in flight); returns how many."""
-        n = len(self._by_serial)
+        n = len(self)
         self._reset_messages()  # O(1): old records become unreachable; their handles find nothing
         return n
 

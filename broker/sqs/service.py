@@ -941,12 +941,7 @@ class SqsService:
         md5 = md5_for(max(map(len, bodies)))
         digests = [md5(body.encode()).digest() for body in bodies]
         message_ids = uuid4_batch(self.rng, n)
-        queue.send_plain(
-            [
-                Message(m, body, d, now)
-                for m, body, d in zip(message_ids, bodies, digests, strict=True)
-            ]
-        )
+        queue.send_plain(message_ids, bodies, digests, now)
         self.touched.add(queue.uid)
         return {
             "Successful": [

@@ -415,6 +415,21 @@ class StandardQueueMachine(_QueueMachine):
                 ready_at=self.now + delay,
             )
 
+    @rule(n=st.integers(1, limits.BATCH_ENTRIES_MAX))
+    def send_batch(self, n: int) -> None:
+        """SendMessageBatch of plain entries: the core keeps them as one Pack until a receive or
+        their retention reaches them, and they behave as ``n`` sends in a row (serials continue
+        one per message, send order, retention from the batch's send time)."""
+        self._tick()
+        serial = max((m.serial for m in self.msgs.values()), default=0)
+        mids = []
+        for _ in range(n):
+            mid, index = self._new_id()
+            serial += 1
+            self.msgs[mid] = Modelled(mid, index, self.now, serial)
+            mids.append(mid)
+        self.queue.send_plain(mids, list(mids), [md5(mid) for mid in mids], self.now)
+
     @rule(target=_QueueMachine.handles, max_messages=st.integers(1, 10), visibility=visibilities)
     def receive(self, max_messages: int, visibility: int):
         """Available messages in send order; one received maxReceiveCount times moves to the
@@ -763,6 +778,16 @@ class AtLeastOnceMachine(RuleBasedStateMachine):
                 q.send(Message(mid, mid, md5(mid), self.now), delay, self.now)
             self.sent.add(mid)
             self.owed.add(mid)
+
+    @rule(n=st.integers(1, limits.BATCH_ENTRIES_MAX))
+    def send_batch(self, n: int) -> None:
+        """A plain SendMessageBatch (the service's fast path)."""
+        self._tick()
+        mids = [f"m{len(self.sent) + i:04d}" for i in range(n)]
+        for q in self.queues:
+            q.send_plain(mids, list(mids), [md5(mid) for mid in mids], self.now)
+        self.sent.update(mids)
+        self.owed.update(mids)
 
     @rule(max_messages=st.integers(1, 10), visibility=st.integers(0, 60), sample=st.booleans())
     def receive(self, max_messages: int, visibility: int, sample: bool) -> None:
