@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import dataclasses
 import functools
+import math
 import os
 import platform
 import re
@@ -334,15 +335,28 @@ async def measure(servers: list[_Server], cfg: Config, progress: Any) -> dict[st
                     chosen, per_conn, urls[server.name], cfg.warmup, batch
                 )
             timed = dict.fromkeys(out, 0)
+            cpu: dict[str, float | None] = dict.fromkeys(out, 0.0)
             for server in turns():
+                cpu_before = _cpu_seconds(server.proc.pid)
                 n, took = await _windowed(
                     sqs[server.name][:conns], per_conn, urls[server.name], slice_s, batch
                 )
+                cpu_after = _cpu_seconds(server.proc.pid)
                 timed[server.name] += n
                 elapsed[server.name] += took
+                spent = cpu[server.name]
+                if spent is None or cpu_before is None or cpu_after is None:
+                    cpu[server.name] = None
+                else:
+                    cpu[server.name] = spent + cpu_after - cpu_before
             for server in servers:
                 await check(server, urls[server.name], sent[server.name] + timed[server.name])
                 out[server.name][key] = timed[server.name] / elapsed[server.name]
+                if batch:
+                    spent = cpu[server.name]
+                    out[server.name][BATCH_CPU] = (
+                        None if spent is None else spent / (timed[server.name] / 10) * 1e6
+                    )
     return out
 
 
@@ -355,6 +369,11 @@ FIGURES = (
     "batch10_msgs_per_s",
 )
 BATCH_TARGET = 100_000
+#: The server process's CPU time (user + system) per SendMessageBatch(10) during that figure's
+#: slices, in µs: what a batch costs the server, whatever the client and the machine's other
+#: load cost meanwhile. 10 / this is the batches' messages per CPU-second of the server: its
+#: capacity with a whole CPU to itself. (/proc's clock ticks are 10 ms: within a few % over 3 s.)
+BATCH_CPU = "batch10_server_cpu_us"
 
 
 def _cpu_seconds(pid: int | str = "self") -> float | None:
@@ -400,6 +419,8 @@ def run_all(cfg: Config, progress: Any = lambda _: None) -> dict[str, Any]:
         "window_over_echo": msgsim["send_window_per_s"] / echo["send_window_per_s"],
         "batch10_over_target": msgsim["batch10_msgs_per_s"] / BATCH_TARGET,
     }
+    if msgsim.get(BATCH_CPU):
+        ratios["batch10_daemon_capacity_msgs_per_cpu_s"] = 10 / msgsim[BATCH_CPU] * 1e6
     targets = {
         "p50_at_most_2x_echo": ratios["p50_over_echo"] <= 2.0,
         "window_at_least_half_echo": ratios["window_over_echo"] >= 0.5,
@@ -448,6 +469,12 @@ def format_report(r: dict[str, Any]) -> str:
             f"  {label:<46}{unit:<7}{ms[key]:>12{fmt}}{echo[key]:>12{fmt}}"
             f"{ms[key] / echo[key]:>12.2f}x"
         )
+    cost = [side.get(BATCH_CPU) for side in (ms, echo)]
+    if None not in cost:
+        lines.append(
+            f"  {'  server CPU per SendMessageBatch(10)':<46}{'us':<7}{cost[0]:>12,.1f}"
+            f"{cost[1]:>12,.1f}{cost[0] / cost[1] if cost[1] else math.inf:>12.2f}x"
+        )
     ratios, marks = r["ratios"], r["targets"]
     lines += [
         "",
@@ -459,6 +486,12 @@ def format_report(r: dict[str, Any]) -> str:
         f"    SendMessageBatch(10) >= 100,000 msgs/s, 1 conn "
         f"{ms['batch10_msgs_per_s']:>8,.0f}   {marks['batch10_at_least_100k']}",
     ]
+    capacity = ratios.get("batch10_daemon_capacity_msgs_per_cpu_s")
+    if capacity is not None:
+        lines.append(
+            f"      (the daemon's own cost: {capacity:,.0f} msgs per CPU-second of the daemon "
+            "in batches of 10, its capacity with a CPU to itself)"
+        )
     if r["other_load_cpus"] is not None:
         lines += [
             "",

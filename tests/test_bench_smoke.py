@@ -144,6 +144,8 @@ def test_bench_tcp_quick_json_reports_every_figure():
     for side in ("msgsim", "echo"):
         for key in bench_tcp.FIGURES:
             assert _positive(results[side][key]), (side, key, results[side][key])
+        cost = results[side][bench_tcp.BATCH_CPU]  # None only without Linux's /proc
+        assert cost is None or (isinstance(cost, float) and cost >= 0), (side, cost)
     assert all(_positive(v) for v in results["ratios"].values())
     assert set(results["targets"]) == {
         "p50_at_most_2x_echo",
