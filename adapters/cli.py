@@ -14,6 +14,7 @@ import trio
 import trio.testing
 
 from broker import Broker
+from broker.errors import BrokerError
 from broker.functions.runner import resolve_handler
 
 from .gcpolicy import LongLivedObjects
@@ -243,6 +244,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    try:
+        return _daemon_command(parser, args, token)
+    except BaseException as exc:
+        # What the user can fix (the port is taken, no daemon answers, the token is refused) is
+        # a line on stderr and exit status 1, not a traceback.
+        leaf = _only_leaf(exc)
+        if isinstance(leaf, OSError | BrokerError):
+            where = f"cannot listen on {args.host}:{args.port}: " if args.command == "serve" else ""
+            print(f"msgsim {args.command}: {where}{leaf}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _only_leaf(exc: BaseException) -> BaseException:
+    """The one exception inside nested single-member exception groups (trio's nurseries wrap
+    what escapes them), or ``exc`` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _daemon_command(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, token: str | None
+) -> int:
     if args.command == "serve":
         if args.rate <= 0:
             parser.error("--rate must be positive")

@@ -88,6 +88,18 @@ def stop(proc: subprocess.Popen) -> None:
             pipe.close()
 
 
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``msgsim ARGS`` to its end (for commands that fail at once); its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *args],
+        capture_output=True,
+        text=True,
+        env=_env(env),
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
 @contextmanager
 def daemon(*args: str, env: dict[str, str] | None = None, port: int = 0) -> Iterator[Daemon]:
     d = start_daemon(*args, env=env, port=port)

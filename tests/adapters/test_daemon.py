@@ -20,7 +20,7 @@ from functools import partial
 import pytest
 import trio
 import trio.testing
-from daemon import Daemon, daemon, start_daemon, stop
+from daemon import Daemon, daemon, run_cli, start_daemon, stop
 
 from adapters import TcpClient
 from adapters.wire import FATAL, PROTOCOL_VERSION, WELCOME, FrameDecoder, encode
@@ -381,6 +381,37 @@ async def test_a_failed_connect_raises_the_broker_error_itself():
         with pytest.raises(ServiceUnavailable):
             async with TcpClient.connect("127.0.0.1", port):
                 pass
+
+
+# ---------------------------------------------------------------------------- CLI errors
+async def test_serve_on_a_port_in_use_says_so_in_one_line_and_exits_1(shared):
+    done = run_cli("serve", "--port", str(shared.port))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"msgsim serve: cannot listen on 127.0.0.1:{shared.port}: [Errno 98] Address already in use"
+    ]
+
+
+async def test_worker_without_a_daemon_says_so_in_one_line_and_exits_1():
+    with socket.socket() as bound:  # bound and not listening: connections to it are refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        done = run_cli("worker", "--function", "f", "--port", str(port), "json:dumps")
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("msgsim worker: ServiceUnavailable: Cannot connect to the broker")
+    assert f"127.0.0.1:{port}" in line
+
+
+async def test_worker_refused_its_token_says_so_in_one_line_and_exits_1(monkeypatch):
+    monkeypatch.delenv("MSGSIM_TOKEN", raising=False)
+    with daemon("--token", "s3cret") as d:
+        done = run_cli("worker", "--function", "f", "--port", str(d.port), "json:dumps")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "msgsim worker: InvalidClientTokenId: The security token included in the request is "
+        "invalid."
+    ]
 
 
 # ---------------------------------------------------------------------------- admin
