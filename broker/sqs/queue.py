@@ -410,10 +410,7 @@ class Queue:
         n = len(bodies)
         if self._alo:
             for message_id, body, digest in zip(message_ids, bodies, digests, strict=True):
-                msg = Message(message_id, body, digest, now)
-                self._admit(msg)
-                self.n_available += 1
-                self._make_available(msg)
+                self._admit_available(Message(message_id, body, digest, now))
             return
         pack = Pack(self._serial + 1, now, message_ids, bodies, digests)
         self._serial += n

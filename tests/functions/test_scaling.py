@@ -678,8 +678,8 @@ async def send_200kb_messages(lam, sqs, handler) -> str:
 
 async def test_batching_window_ends_early_on_payload_size(autojump_clock, lam, sqs):
     """AWS: a batching window also ends when the batch's payload reaches the 6 MB invocation
-    limit: with over 6 MB waiting for one poller, Lambda invokes before the 300-second window is over, no event
-    exceeds 6 MB, and every message is processed."""
+    limit: with over 6 MB waiting for one poller, Lambda invokes before the 300-second window
+    is over, no event exceeds 6 MB, and every message is processed."""
     batches = []
 
     def handler(event, context):
