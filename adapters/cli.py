@@ -13,9 +13,9 @@ from functools import partial
 import trio
 import trio.testing
 
-from broker import Broker
-from broker.errors import BrokerError
-from broker.functions.runner import resolve_handler
+from msgsim.broker import Broker
+from msgsim.broker.errors import BrokerError
+from msgsim.broker.functions.runner import resolve_handler
 
 from .gcpolicy import LongLivedObjects
 from .inprocess import InProcessClient

@@ -11,7 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol
 
-from broker.errors import InvalidParameterValue
+from msgsim.broker.errors import InvalidParameterValue
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 

@@ -18,7 +18,7 @@ every ``every`` seconds, and later still if the last one took long: never more t
 second). Cyclic garbage thus outlives its use by a minute or so, as it may under the default
 policy, while the stored messages are scanned about once instead of four or five times.
 
-The process-wide collector is the daemon's to tune: :func:`adapters.cli.serve` installs the
+The process-wide collector is the daemon's to tune: :func:`msgsim.adapters.cli.serve` installs the
 policy for its run. A broker embedded in someone else's process (tests, in-process clients)
 keeps the interpreter's defaults.
 """

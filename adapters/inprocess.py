@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from broker import Broker
+from msgsim.broker import Broker
 
 from .client import ServiceClient
 

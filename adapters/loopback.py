@@ -15,7 +15,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from broker import Broker
+from msgsim.broker import Broker
 
 from .tcp_client import TcpClient
 from .tcp_server import TcpServer

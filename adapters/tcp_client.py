@@ -1,8 +1,8 @@
 """Transport: a broker daemon reached over TCP (protocol: docs/protocol.md).
 
 ``async with TcpClient.connect("127.0.0.1", 4650) as aws: sqs = aws.client("sqs")`` gives the
-same surface as :class:`~adapters.InProcessClient`: the same methods, response dicts and
-:class:`~broker.errors.BrokerError` subclasses (rebuilt from the error's code).
+same surface as :class:`~msgsim.adapters.InProcessClient`: the same methods, response dicts and
+:class:`~msgsim.broker.errors.BrokerError` subclasses (rebuilt from the error's code).
 
 - Many calls may be in flight on the one connection; each is answered when it completes.
 - If the connection drops (the daemon restarted), calls in flight fail with
@@ -26,9 +26,9 @@ from typing import Any
 
 import trio
 
-from broker.errors import BrokerError, InvalidParameterValue, ServiceUnavailable, from_dict
-from broker.functions.runner import install_capture, run_invocation, uninstall_capture
-from broker.functions.service import InvokePayload, handler_label
+from msgsim.broker.errors import BrokerError, InvalidParameterValue, ServiceUnavailable, from_dict
+from msgsim.broker.functions.runner import install_capture, run_invocation, uninstall_capture
+from msgsim.broker.functions.service import InvokePayload, handler_label
 
 from . import wire
 from .client import ServiceClient

@@ -13,7 +13,7 @@ translates: every AWS operation goes through :meth:`Broker.call_now` / :meth:`Br
   ``id`` nil; bytes that cannot be framed get a final ``fatal`` frame and the connection closes.
   Nothing a client sends can stop the server or disturb another connection.
 - Remote function workers (``svc: worker``) attach to the broker as execution environments of
-  a function (see :mod:`broker.functions.workers`).
+  a function (see :mod:`msgsim.broker.functions.workers`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 import trio
 import trio.testing
 
-from broker import Broker
-from broker.errors import (
+from msgsim.broker import Broker
+from msgsim.broker.errors import (
     BrokerError,
     InternalFailure,
     InvalidAction,
@@ -37,7 +37,7 @@ from broker.errors import (
     ServiceUnavailable,
     UnsupportedOperation,
 )
-from broker.functions.workers import WorkerLost
+from msgsim.broker.functions.workers import WorkerLost
 
 from . import wire
 from .wire import (

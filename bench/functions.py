@@ -16,9 +16,9 @@ from typing import Any
 
 import trio
 
-from adapters import InProcessClient
 from bench.common import progress, run_virtual, timed_report
-from broker import Broker
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker
 
 
 def noop(event: Any, context: Any) -> None:

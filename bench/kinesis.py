@@ -32,12 +32,12 @@ from typing import Any
 
 import trio
 
-from adapters import InProcessClient
 from bench.common import progress as _progress
 from bench.common import run_virtual as _run_virtual
 from bench.common import timed_report
-from broker import Broker
-from broker.limits import KINESIS_HASH_KEY_MAX
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker
+from msgsim.broker.limits import KINESIS_HASH_KEY_MAX
 
 STREAM = "bench"
 SHARDS = 4

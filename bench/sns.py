@@ -25,12 +25,12 @@ from typing import Any
 import trio
 import trio.testing
 
-from adapters import InProcessClient
 from bench.common import progress as _progress
 from bench.common import run_virtual as _run_virtual
 from bench.common import timed_report
-from broker import Broker
-from broker.sns.service import SnsOptions
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker
+from msgsim.broker.sns.service import SnsOptions
 
 BODY = "m" * 100
 

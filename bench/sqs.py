@@ -25,11 +25,11 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from adapters import InProcessClient
 from bench.common import progress as _progress
 from bench.common import run_virtual as _run_virtual
 from bench.common import timed_report
-from broker import Broker
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker
 
 BODY = "m" * 100  # the ~100-byte body of the throughput and scaling workloads
 IDS = tuple(str(i) for i in range(10))  # batch entry ids

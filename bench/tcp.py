@@ -1,8 +1,8 @@
 """TCP benchmark: SendMessage and SendMessageBatch through `msgsim serve`, next to an echo floor.
 
-Prints, for the daemon (``python -m adapters.cli serve --port 0``, its own process) and, next to
+Prints, for the daemon (``python -m msgsim serve --port 0``, its own process) and, next to
 each figure, for a bare msgpack echo server (``python -m bench.tcp --echo-server``, its own
-process) that the SAME :class:`~adapters.tcp_client.TcpClient` drives:
+process) that the SAME :class:`~msgsim.adapters.tcp_client.TcpClient` drives:
 
   * SendMessage round-trip latency p50/p99 (one connection, one request in flight) and
     requests/s for that;
@@ -46,10 +46,10 @@ from typing import Any
 
 import trio
 
-from adapters import wire
-from adapters.tcp_client import TOKEN_ENV, TcpClient
-from adapters.tcp_server import FLUSH_BYTES, FLUSH_EVERY
-from adapters.wire import DEFAULT_MAX_FRAME, DEFAULT_MAX_IN_FLIGHT, FrameDecoder, encode
+from msgsim.adapters import wire
+from msgsim.adapters.tcp_client import TOKEN_ENV, TcpClient
+from msgsim.adapters.tcp_server import FLUSH_BYTES, FLUSH_EVERY
+from msgsim.adapters.wire import DEFAULT_MAX_FRAME, DEFAULT_MAX_IN_FLIGHT, FrameDecoder, encode
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -398,7 +398,9 @@ def _machine_busy_seconds() -> float | None:
 
 def run_all(cfg: Config, progress: Any = lambda _: None) -> dict[str, Any]:
     with (
-        _process("msgsim", ["-m", "adapters.cli", "serve", "--host", HOST, "--port", "0"]) as d,
+        _process(
+            "msgsim", ["-m", "msgsim.adapters.cli", "serve", "--host", HOST, "--port", "0"]
+        ) as d,
         _process("echo", ["-m", "bench.tcp", "--echo-server"]) as e,
     ):
         # The client and the server need a CPU each: CPU time other processes took meanwhile

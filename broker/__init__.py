@@ -1,6 +1,6 @@
 """msgsim's simulated cloud: SQS, SNS, Kinesis and Lambda-style functions on trio's clock.
 
->>> from broker import Broker, BrokerError
+>>> from msgsim.broker import Broker, BrokerError
 """
 
 from .errors import BrokerError

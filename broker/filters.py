@@ -4,7 +4,7 @@ A filter policy is a JSON object. Each key names a message attribute (scope ``Me
 the default) or a property of the JSON message body (scope ``MessageBody``) and maps to an array
 of conditions. A message matches when, for every key, at least one condition of its array holds
 (AND across keys, OR within an array); ``"$or": [{...}, {...}]`` ORs whole sub-policies. The
-module is self-contained (stdlib, :mod:`broker.errors`, :mod:`broker.limits`) so Lambda
+module is self-contained (stdlib, :mod:`msgsim.broker.errors`, :mod:`msgsim.broker.limits`) so Lambda
 event-source-mapping filter criteria can reuse it.
 
 Semantics, as the Amazon SNS developer guide documents them ("Amazon SNS message filtering",

@@ -1,7 +1,7 @@
 """Checks for request parameters at the operation boundary.
 
 Every operation validates its whole request before it changes anything, so an invalid request
-changes nothing. These helpers raise :class:`~broker.errors.BrokerError` with the AWS code and a
+changes nothing. These helpers raise :class:`~msgsim.broker.errors.BrokerError` with the AWS code and a
 message that says what is allowed.
 """
 

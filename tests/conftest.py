@@ -9,14 +9,35 @@ time, never real time. A test that needs the real clock (real sockets) marks its
 
 from __future__ import annotations
 
+import importlib.abc
 import inspect
+import sys
 
 import pytest
 import trio
 import trio.testing
 
-from adapters import InProcessClient, open_loopback_client
-from broker import Broker
+from msgsim.adapters import InProcessClient, open_loopback_client
+from msgsim.broker import Broker
+
+
+class _OneImportPath(importlib.abc.MetaPathFinder):
+    """The repository's folders are importable only as ``msgsim.broker``, ``msgsim.adapters``
+    and ``msgsim.scenarios``. The repository root is on ``sys.path`` (for ``bench``), so without
+    this a stray ``import broker`` would load a second copy of every module (two BrokerError
+    classes); here it fails loudly instead."""
+
+    GENERIC = frozenset({"broker", "adapters", "scenarios"})
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] in self.GENERIC:
+            raise ImportError(
+                f"import msgsim.{fullname}, not {fullname}: msgsim has one import path"
+            )
+        return None
+
+
+sys.meta_path.insert(0, _OneImportPath())
 
 #: The clients the integration tests run against: direct calls, and the TCP protocol (client,
 #: framing, server) over an in-memory connection, so the same tests stay on the virtual clock.

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from broker import limits
-from broker.errors import InvalidParameter
-from broker.filters import FilterPolicy, PolicyIndex, validate_scope
+from msgsim.broker import limits
+from msgsim.broker.errors import InvalidParameter
+from msgsim.broker.filters import FilterPolicy, PolicyIndex, validate_scope
 
 ATTRS = "MessageAttributes"
 BODY = "MessageBody"

@@ -8,7 +8,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.ids import uuid4_batch, uuid4_from
+from msgsim.broker.ids import uuid4_batch, uuid4_from
 
 
 @given(seed=st.integers(min_value=0, max_value=2**64), n=st.integers(min_value=1, max_value=12))

@@ -48,7 +48,7 @@ def test_readme_setup_commands_are_marked_for_ci():
 
 def test_msgsim_demo_narrates_the_story(capsys):
     """`msgsim demo` runs on the virtual clock and prints what happened to the messages."""
-    from adapters.cli import main
+    from msgsim.adapters.cli import main
 
     assert main(["demo", "--seed", "7"]) == 0
     story = capsys.readouterr().out

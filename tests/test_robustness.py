@@ -11,8 +11,8 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters import InProcessClient
-from broker import Broker, BrokerError
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker, BrokerError
 
 URL = "https://sqs.us-east-1.amazonaws.com/000000000000/"
 PARAM_NAMES = [

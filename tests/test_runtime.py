@@ -7,8 +7,8 @@ import json
 import trio
 import trio.testing
 
-from adapters import InProcessClient
-from broker import Broker
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker
 
 
 async def _transcript(seed: int, at_least_once: bool) -> str:

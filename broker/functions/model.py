@@ -2,7 +2,7 @@
 environments, the per-function queue of asynchronous events, and metrics.
 
 Nothing here runs a handler, awaits or reads a clock: methods take ``now``. The runtime
-(:mod:`broker.functions.runner`) runs handlers and reports each :class:`~.outcome.Outcome` back.
+(:mod:`msgsim.broker.functions.runner`) runs handlers and reports each :class:`~.outcome.Outcome` back.
 
 Concurrency follows Lambda: an account limit (ConcurrentExecutions, 1,000 by default) shared by
 every function without reserved concurrency; a function with reserved concurrency N can run at

@@ -1,7 +1,7 @@
 """Kinesis Data Streams operations: validation at the boundary, AWS-shaped dicts in and out.
 
 Every operation takes ``(params, now)`` and either returns the response dict or raises
-:class:`~broker.errors.BrokerError`; it checks the whole request before it changes anything. Shape
+:class:`~msgsim.broker.errors.BrokerError`; it checks the whole request before it changes anything. Shape
 errors (a missing member, a value out of its range or pattern) are ``ValidationException`` with
 AWS's "1 validation error detected" wording; semantic ones are ``InvalidArgumentException``.
 Streams are named by ``StreamName`` or ``StreamARN`` (both: they must agree).
@@ -1430,7 +1430,7 @@ class KinesisService:
 
     def subscribe_to_shard(self, p: Mapping[str, Any], now: float) -> Subscribe:
         """Push a shard's records to an ACTIVE consumer for 5 minutes (see
-        :mod:`broker.kinesis.fanout`). The same consumer and shard again within 5 s is refused
+        :mod:`msgsim.broker.kinesis.fanout`). The same consumer and shard again within 5 s is refused
         with ResourceInUseException; later, the new subscription takes over."""
         check_known(
             p,

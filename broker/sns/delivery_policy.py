@@ -479,7 +479,7 @@ def parse_topic_delivery_policy(text: str) -> DeliveryPolicy:
     default content type. A topic's content type must be ``text/plain`` or
     ``application/json``. An empty text is no policy (AWS unsets the attribute).
 
-    Raises :class:`~broker.errors.InvalidParameter` (``Invalid parameter: DeliveryPolicy: ...``)
+    Raises :class:`~msgsim.broker.errors.InvalidParameter` (``Invalid parameter: DeliveryPolicy: ...``)
     for text that is not a JSON object, an unexpected member, or a value outside AWS's limits.
     """
     if isinstance(text, str) and not text.strip():

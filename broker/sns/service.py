@@ -2,7 +2,7 @@
 
 Every operation takes the AWS request parameters and ``now`` and returns the AWS response shape.
 Publishing matches the message against the topic's confirmed subscriptions (filter policies
-through one :class:`~broker.filters.PolicyIndex` per topic, so non-matching filtered
+through one :class:`~msgsim.broker.filters.PolicyIndex` per topic, so non-matching filtered
 subscriptions cost almost nothing) and starts one delivery per match:
 
 - ``sqs``: into the subscribed queue, through the SQS service's own rules (size, FIFO groups and
@@ -10,7 +10,7 @@ subscriptions cost almost nothing) and starts one delivery per match:
 - ``email``, ``email-json``, ``sms``, ``application`` and ``firehose``: recorded in the outbox
   (:meth:`SnsService.list_outbox`, the msgsim operation ``ListOutbox``); nothing leaves the
   machine;
-- ``http``/``https``: handed to the runtime as :class:`~broker.sns.model.HttpRequest` items in
+- ``http``/``https``: handed to the runtime as :class:`~msgsim.broker.sns.model.HttpRequest` items in
   :attr:`SnsService.outbound`; the runtime POSTs them and reports back through
   :meth:`SnsService.http_result`;
 - ``lambda``: through :attr:`SnsService.invoke_lambda`, which the functions service installs;

@@ -2,7 +2,7 @@
 
 Values are kept as AWS returns them (strings). :func:`validate` turns a request's attribute map
 into canonical strings or raises the AWS error without changing anything; :func:`apply` copies the
-typed values the queue core needs onto a :class:`~broker.sqs.queue.Queue`.
+typed values the queue core needs onto a :class:`~msgsim.broker.sqs.queue.Queue`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The SQS service: one operation table over the queue cores.
 
 Each operation takes the AWS request parameters as a dict and ``now`` (trio clock seconds),
-validates the whole request before changing anything, lets the :class:`~broker.sqs.queue.Queue`
+validates the whole request before changing anything, lets the :class:`~msgsim.broker.sqs.queue.Queue`
 core decide, and returns the AWS JSON-protocol response shape (what boto3 shows, minus
-ResponseMetadata). Errors are :class:`~broker.errors.BrokerError` with AWS's codes.
+ResponseMetadata). Errors are :class:`~msgsim.broker.errors.BrokerError` with AWS's codes.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
 def start_daemon(*args: str, env: dict[str, str] | None = None, port: int = 0) -> Daemon:
     """Start ``msgsim serve --port PORT ARGS`` and wait until it prints where it listens."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), *args],
+        [sys.executable, "-m", "msgsim.adapters.cli", "serve", "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -91,7 +91,7 @@ def stop(proc: subprocess.Popen) -> None:
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``msgsim ARGS`` to its end (for commands that fail at once); its output as text."""
     return subprocess.run(
-        [sys.executable, "-m", "adapters.cli", *args],
+        [sys.executable, "-m", "msgsim.adapters.cli", *args],
         capture_output=True,
         text=True,
         env=_env(env),
@@ -118,7 +118,7 @@ def start_worker(
         [
             sys.executable,
             "-m",
-            "adapters.cli",
+            "msgsim.adapters.cli",
             "worker",
             "--function",
             function,

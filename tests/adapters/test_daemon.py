@@ -22,9 +22,9 @@ import trio
 import trio.testing
 from daemon import Daemon, daemon, run_cli, start_daemon, stop
 
-from adapters import TcpClient
-from adapters.wire import FATAL, PROTOCOL_VERSION, WELCOME, FrameDecoder, encode
-from broker.errors import (
+from msgsim.adapters import TcpClient
+from msgsim.adapters.wire import FATAL, PROTOCOL_VERSION, WELCOME, FrameDecoder, encode
+from msgsim.broker.errors import (
     BrokerError,
     InvalidAction,
     InvalidClientTokenId,

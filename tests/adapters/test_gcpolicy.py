@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from adapters.gcpolicy import LongLivedObjects
+from msgsim.adapters.gcpolicy import LongLivedObjects
 
 
 class Node:

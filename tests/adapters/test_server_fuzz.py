@@ -36,7 +36,7 @@ from daemon import start_daemon, stop
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from adapters import wire
+from msgsim.adapters import wire
 
 MAX_FRAME = 65536
 #: Seconds any single read may take before the test calls it a hang.

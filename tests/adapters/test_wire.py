@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import wire
+from msgsim.adapters import wire
 
 scalars = (
     st.none()

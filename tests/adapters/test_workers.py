@@ -2,7 +2,7 @@
 client of the TCP protocol instead of in the broker.
 
 The first part runs on trio's virtual clock through loopback connections
-(:func:`adapters.open_loopback_client`): one client creates the function with an import-string
+(:func:`msgsim.adapters.open_loopback_client`): one client creates the function with an import-string
 Handler that does not exist in the broker, other clients serve it with
 :meth:`TcpClient.serve_function`, so every invocation that succeeds was run by a worker. The
 broker keeps deciding everything else: the Timeout, reserved concurrency, async retries and
@@ -26,8 +26,8 @@ import pytest
 import trio
 from daemon import ROOT, daemon, start_worker, stop
 
-from adapters import TcpClient, open_loopback_client
-from broker import BrokerError
+from msgsim.adapters import TcpClient, open_loopback_client
+from msgsim.broker import BrokerError
 
 MISSING = "fn_mod_not_in_the_broker.handler"  # what the broker would import without a worker
 ARN_PREFIX = "arn:aws:sqs:us-east-1:000000000000:"

@@ -11,7 +11,7 @@ import pytest
 import trio
 from lambda_helpers import function_arn, make_queue, ok_handler
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 import trio
 from lambda_helpers import drain, function_arn, make_queue
 
-from broker import Broker, BrokerError
+from msgsim.broker import Broker, BrokerError
 
 LOG = logging.getLogger("msgsim.tests.handler")
 
@@ -1097,10 +1097,10 @@ async def test_function_metrics_and_invocation_list_count_what_happened(
 async def test_cold_start_option_delays_first_run_and_reports_init_duration(autojump_clock):
     """AWS: a new execution environment initialises before the handler runs; the REPORT line of
     a cold start carries Init Duration, a warm one does not."""
-    from broker.functions.service import LambdaOptions
+    from msgsim.broker.functions.service import LambdaOptions
 
     async with Broker.open(seed=0, lambda_options=LambdaOptions(cold_start=0.5)) as b:
-        from adapters import InProcessClient
+        from msgsim.adapters import InProcessClient
 
         lam = InProcessClient(b).client("lambda")
         await lam.create_function(FunctionName="f", Handler=lambda e, c: "ok")

@@ -28,7 +28,7 @@ import pytest
 import trio
 from lambda_helpers import drain, function_arn, make_queue
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"

@@ -1,4 +1,4 @@
-"""The sans-IO core of a Kinesis event source mapping (:mod:`broker.functions.kinesis_source`).
+"""The sans-IO core of a Kinesis event source mapping (:mod:`msgsim.broker.functions.kinesis_source`).
 
 Unit tests name the AWS behaviour they check (Lambda developer guide: "Using Lambda with
 Kinesis", "Retain discarded batch records", "Configuring partial batch response", "Implementing
@@ -27,9 +27,9 @@ from hypothesis.stateful import (
     rule,
 )
 
-from broker import limits
-from broker.filters import FilterPolicy
-from broker.functions.kinesis_source import (
+from msgsim.broker import limits
+from msgsim.broker.filters import FilterPolicy
+from msgsim.broker.functions.kinesis_source import (
     RECORD_AGE_EXCEEDED,
     RETRY_ATTEMPTS_EXHAUSTED,
     RETRY_BACKOFF_BASE,
@@ -38,7 +38,7 @@ from broker.functions.kinesis_source import (
     KinesisShardSource,
     KinesisSourceConfig,
 )
-from broker.functions.outcome import Outcome
+from msgsim.broker.functions.outcome import Outcome
 
 EPOCH = 1_735_689_600.0  # 2025-01-01T00:00:00Z at broker clock 0 (a multiple of 60 and 900)
 ACCOUNT = "123456789012"

@@ -1,7 +1,7 @@
 """Property tests of the sans-IO Lambda cores: the async-event path of
-:class:`~broker.functions.service.LambdaService` (with :class:`~broker.functions.model.AsyncQueue`),
-execution environment reuse (:class:`~broker.functions.model.Function`) and the life of an
-:class:`~broker.functions.mappings.EventSourceMapping`.
+:class:`~msgsim.broker.functions.service.LambdaService` (with :class:`~msgsim.broker.functions.model.AsyncQueue`),
+execution environment reuse (:class:`~msgsim.broker.functions.model.Function`) and the life of an
+:class:`~msgsim.broker.functions.mappings.EventSourceMapping`.
 
 Plain synchronous tests: no trio, no runtime. ``now`` is driven by the tests, and the runtime's
 dispatcher is emulated as ``FunctionRunner.dispatcher`` schedules it: a pass
@@ -28,11 +28,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from broker import limits
-from broker.clock import DEFAULT_VIRTUAL_EPOCH, Epoch
-from broker.errors import InvalidParameterValueException, ResourceInUseException
-from broker.functions import mappings as m
-from broker.functions.model import (
+from msgsim.broker import limits
+from msgsim.broker.clock import DEFAULT_VIRTUAL_EPOCH, Epoch
+from msgsim.broker.errors import InvalidParameterValueException, ResourceInUseException
+from msgsim.broker.functions import mappings as m
+from msgsim.broker.functions.model import (
     DROPPED,
     EVENT_TRANSITIONS,
     EXPIRED,
@@ -44,8 +44,8 @@ from broker.functions.model import (
     AsyncEvent,
     Function,
 )
-from broker.functions.outcome import FUNCTION_ERROR, OK, TIMEOUT, Outcome
-from broker.functions.service import LambdaOptions, LambdaService
+from msgsim.broker.functions.outcome import FUNCTION_ERROR, OK, TIMEOUT, Outcome
+from msgsim.broker.functions.service import LambdaOptions, LambdaService
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"

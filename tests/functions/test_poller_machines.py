@@ -52,8 +52,8 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from lambda_helpers import counts, make_queue, redrive
 
-from adapters import InProcessClient
-from broker import Broker, BrokerError
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker, BrokerError
 
 SETTINGS = settings(
     max_examples=40,

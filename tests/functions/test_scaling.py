@@ -27,8 +27,8 @@ import pytest
 import trio
 from lambda_helpers import counts, drain, make_queue
 
-from adapters import InProcessClient
-from broker import Broker, LambdaOptions
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker, LambdaOptions
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lambda_helpers import counts, drain, function_arn, make_queue, redrive
 
-from adapters import InProcessClient
-from broker import Broker, BrokerError
-from broker.functions.service import LambdaOptions
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker, BrokerError
+from msgsim.broker.functions.service import LambdaOptions
 
 
 @pytest.fixture

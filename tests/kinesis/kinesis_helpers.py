@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"

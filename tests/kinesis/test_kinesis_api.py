@@ -17,7 +17,7 @@ import pytest
 import trio
 from kinesis_helpers import arn, aws_error
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 HASH_MAX = 2**128 - 1
 MIB = 1024 * 1024

@@ -1,6 +1,6 @@
-"""Property tests of the Kinesis core's parts: a :class:`~broker.kinesis.shard.Shard` alone, the
-resharding of a :class:`~broker.kinesis.stream.Stream`, and the per-shard throughput limits and
-the UpdateShardCount quota of :class:`~broker.kinesis.service.KinesisService`, all sans-IO with
+"""Property tests of the Kinesis core's parts: a :class:`~msgsim.broker.kinesis.shard.Shard` alone, the
+resharding of a :class:`~msgsim.broker.kinesis.stream.Stream`, and the per-shard throughput limits and
+the UpdateShardCount quota of :class:`~msgsim.broker.kinesis.service.KinesisService`, all sans-IO with
 ``now`` a float the test chooses.
 
 A shard is filled the way ``PutRecord`` fills one: a sequence number from ``next_seq``, the record
@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from broker.clock import Epoch
-from broker.errors import BrokerError
-from broker.kinesis.service import KinesisOptions, KinesisService
-from broker.kinesis.shard import SEQ_BASE, SEQ_MAX, Shard, seq_shard_index
-from broker.kinesis.stream import Stream
+from msgsim.broker.clock import Epoch
+from msgsim.broker.errors import BrokerError
+from msgsim.broker.kinesis.service import KinesisOptions, KinesisService
+from msgsim.broker.kinesis.shard import SEQ_BASE, SEQ_MAX, Shard, seq_shard_index
+from msgsim.broker.kinesis.stream import Stream
 
 #: A SequenceNumberForOrdering far beyond anything a shard mints (Shard.next_seq must still
 #: stay within 56 digits above it).

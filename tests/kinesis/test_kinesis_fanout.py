@@ -14,7 +14,7 @@ import pytest
 import trio
 from kinesis_helpers import arn, aws_error
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 SHARD0 = "shardId-000000000000"
 MIB = 1024 * 1024

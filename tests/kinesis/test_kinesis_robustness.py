@@ -47,7 +47,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from broker import Broker, BrokerError
+from msgsim.broker import Broker, BrokerError
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"

@@ -1,4 +1,4 @@
-"""Stateful property tests of the Kinesis core (:class:`broker.kinesis.service.KinesisService`).
+"""Stateful property tests of the Kinesis core (:class:`msgsim.broker.kinesis.service.KinesisService`).
 
 The machine drives the service sans-IO, as the runtime does: ``service.operations[name](params,
 now)`` with ``now`` a float that only the time rules move. A tiny reference model keeps every
@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from broker.clock import Epoch
-from broker.errors import BrokerError
-from broker.kinesis.service import KinesisOptions, KinesisService
+from msgsim.broker.clock import Epoch
+from msgsim.broker.errors import BrokerError
+from msgsim.broker.kinesis.service import KinesisOptions, KinesisService
 
 WALL0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z at clock time 0
 EPOCH = Epoch(wall_at_origin=WALL0, origin=0.0)

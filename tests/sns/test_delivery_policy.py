@@ -14,10 +14,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from broker import limits
-from broker.errors import InvalidParameter
-from broker.sns import delivery_policy as dp
-from broker.sns.delivery_policy import (
+from msgsim.broker import limits
+from msgsim.broker.errors import InvalidParameter
+from msgsim.broker.sns import delivery_policy as dp
+from msgsim.broker.sns.delivery_policy import (
     AWS_MANAGED,
     CUSTOMER_MANAGED,
     EMPTY,

@@ -9,8 +9,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.sns.envelope import Signer
-from broker.sns.model import Published
+from msgsim.broker.sns.envelope import Signer
+from msgsim.broker.sns.model import Published
 
 texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
 names = st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True)

@@ -16,8 +16,8 @@ import trio.testing
 from http_endpoint import serve_endpoint
 from sns_helpers import make_queue, make_topic, notifications, subscribe_queue
 
-from adapters import InProcessClient
-from broker import Broker, BrokerError
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker, BrokerError
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 import trio
 from sns_helpers import drain, make_queue, make_topic, notifications, subscribe_queue
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 
 async def test_publish_fans_out_to_every_subscribed_queue_in_the_envelope(sns, sqs):

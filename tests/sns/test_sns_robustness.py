@@ -24,9 +24,9 @@ import trio.testing
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from broker import Broker, BrokerError
-from broker.sns.model import PROTOCOLS
-from broker.sns.service import SUBSCRIPTION_ATTRIBUTES, TOPIC_ATTRIBUTES
+from msgsim.broker import Broker, BrokerError
+from msgsim.broker.sns.model import PROTOCOLS
+from msgsim.broker.sns.service import SUBSCRIPTION_ATTRIBUTES, TOPIC_ATTRIBUTES
 
 SNS = "arn:aws:sns:us-east-1:000000000000:"
 SQS = "arn:aws:sqs:us-east-1:000000000000:"

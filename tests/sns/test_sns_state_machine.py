@@ -1,7 +1,7 @@
 """A stateful property test of the sans-IO SNS core against a tiny reference model.
 
-The machine drives :class:`~broker.sns.service.SnsService` and the
-:class:`~broker.sqs.service.SqsService` it delivers into directly -- no trio, no runtime -- by
+The machine drives :class:`~msgsim.broker.sns.service.SnsService` and the
+:class:`~msgsim.broker.sqs.service.SqsService` it delivers into directly -- no trio, no runtime -- by
 calling their operation tables with ``now``, which a rule advances. The model is deliberately
 naive:
 
@@ -30,11 +30,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from broker import limits
-from broker.clock import DEFAULT_VIRTUAL_EPOCH, Epoch
-from broker.errors import BrokerError
-from broker.sns.service import SnsService
-from broker.sqs.service import SqsService
+from msgsim.broker import limits
+from msgsim.broker.clock import DEFAULT_VIRTUAL_EPOCH, Epoch
+from msgsim.broker.errors import BrokerError
+from msgsim.broker.sns.service import SnsService
+from msgsim.broker.sqs.service import SqsService
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"

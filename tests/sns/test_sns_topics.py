@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sns_helpers import make_queue, make_topic, subscribe_queue
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 
 async def test_create_topic_is_idempotent_for_the_same_name_and_attributes(sns):

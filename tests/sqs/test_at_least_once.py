@@ -12,8 +12,8 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from adapters import InProcessClient
-from broker import Broker
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker
 
 N_MESSAGES = 1000
 

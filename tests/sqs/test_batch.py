@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqs_helpers import counts
 
-from adapters import InProcessClient
-from broker import Broker, BrokerError
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker, BrokerError
 
 BATCH_OPERATIONS = ["send_message_batch", "delete_message_batch", "change_message_visibility_batch"]
 

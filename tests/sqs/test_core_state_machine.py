@@ -1,4 +1,4 @@
-"""Stateful property tests of the sans-IO SQS core (:class:`broker.sqs.queue.Queue`).
+"""Stateful property tests of the sans-IO SQS core (:class:`msgsim.broker.sqs.queue.Queue`).
 
 Each machine drives a ``Queue`` directly -- no trio, no service layer -- the way the runtime does:
 ``queue.tick(now)`` before every operation, time a float that a rule advances. A small reference
@@ -37,10 +37,10 @@ from hypothesis.stateful import (
     rule,
 )
 
-from broker import limits
-from broker.errors import BrokerError, InvalidParameterValue, MessageNotInflight
-from broker.sqs.message import AVAILABLE, DELAYED, INFLIGHT, MOVED, Message
-from broker.sqs.queue import ExpiredReceiptHandle, Queue
+from msgsim.broker import limits
+from msgsim.broker.errors import BrokerError, InvalidParameterValue, MessageNotInflight
+from msgsim.broker.sqs.message import AVAILABLE, DELAYED, INFLIGHT, MOVED, Message
+from msgsim.broker.sqs.queue import ExpiredReceiptHandle, Queue
 
 CAP = limits.VISIBILITY_TIMEOUT_MAX  # 12 hours from a receive
 DEDUP_WINDOW = limits.DEDUPLICATION_INTERVAL  # 5 minutes

@@ -8,7 +8,7 @@ import json
 import pytest
 import trio
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"

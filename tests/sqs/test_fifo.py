@@ -8,7 +8,7 @@ import itertools
 import pytest
 import trio
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 DEDUP_WINDOW = 300  # 5 minutes
 

@@ -8,8 +8,8 @@ import json
 import pytest
 import trio
 
-from adapters import InProcessClient
-from broker import Broker, BrokerError, limits
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker, BrokerError, limits
 
 BODY = "x"
 

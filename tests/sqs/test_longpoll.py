@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 # A long poll that returns "at once" returns at the same virtual instant, up to float noise.
 INSTANT = 0.01

@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqs_helpers import counts
 
-from adapters import InProcessClient
-from broker import Broker, BrokerError
-from broker.sqs.message import first_forbidden_char
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker, BrokerError
+from msgsim.broker.sqs.message import first_forbidden_char
 
 DAY = 86_400
 

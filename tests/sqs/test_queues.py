@@ -13,8 +13,8 @@ import json
 import pytest
 import trio
 
-from adapters import InProcessClient
-from broker import Broker, BrokerError
+from msgsim.adapters import InProcessClient
+from msgsim.broker import Broker, BrokerError
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"

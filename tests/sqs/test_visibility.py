@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from broker import BrokerError
+from msgsim.broker import BrokerError
 
 TWELVE_HOURS = 43_200
 

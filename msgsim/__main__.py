@@ -1,0 +1,7 @@
+"""``python -m msgsim`` is the ``msgsim`` command."""
+
+import sys
+
+from msgsim.adapters.cli import main
+
+sys.exit(main())
