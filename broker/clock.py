@@ -10,6 +10,7 @@ virtual time and are reproducible.
 from __future__ import annotations
 
 import time
+import warnings
 
 import attrs
 import trio
@@ -33,6 +34,25 @@ def wall_time() -> float:
 def on_virtual_clock() -> bool:
     """Whether the running trio loop uses a mock clock."""
     return isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock)
+
+
+class RealClockWarning(UserWarning):
+    """A broker runs on the real clock where the virtual one was probably meant (in a test)."""
+
+
+#: Set by msgsim's pytest plugin while pytest runs: the advice given, once, when a broker opens
+#: on the real clock there. None elsewhere (a daemon on the real clock is the normal case).
+real_clock_advice: str | None = None
+_warned_real_clock = False
+
+
+def warn_if_real_clock_in_tests() -> None:
+    """Warn once per process if a broker opens on the real clock inside a pytest run."""
+    global _warned_real_clock
+    if real_clock_advice is None or _warned_real_clock or on_virtual_clock():
+        return
+    _warned_real_clock = True
+    warnings.warn(real_clock_advice, RealClockWarning, stacklevel=4)
 
 
 @attrs.define(frozen=True)

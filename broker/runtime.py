@@ -22,7 +22,7 @@ import trio
 import trio.testing
 
 from . import limits
-from .clock import Epoch
+from .clock import Epoch, warn_if_real_clock_in_tests
 from .errors import BrokerError, InternalFailure, InvalidAction, InvalidParameterValue
 from .functions.runner import FunctionRunner
 from .functions.service import LambdaOptions, LambdaService, RunHandler
@@ -137,6 +137,7 @@ class Broker:
         (per invocation) and passes everything else through; a root logging handler does the same
         for handlers' log records.
         """
+        warn_if_real_clock_in_tests()
         if kinesis_options is None:
             kinesis_options = KinesisOptions()
         if enforce_throughput is not None:

@@ -20,6 +20,8 @@ import trio.testing
 from msgsim.adapters import InProcessClient, open_loopback_client
 from msgsim.broker import Broker
 
+pytest_plugins = ["pytester"]  # tests of msgsim's own pytest plugin
+
 
 class _OneImportPath(importlib.abc.MetaPathFinder):
     """The repository's folders are importable only as ``msgsim.broker``, ``msgsim.adapters``

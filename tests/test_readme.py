@@ -16,21 +16,41 @@ from daemon import daemon  # noqa: E402  (tests/adapters/daemon.py)
 def test_readme_examples_run_as_written(tmp_path):
     """Every python block runs as written. A block marked ``<!-- daemon: ARGS -->`` talks to
     ``msgsim serve ARGS``: the test starts one on a free port and puts that port in place of
-    the README's 4650."""
+    the README's 4650. A block marked ``<!-- pytest -->`` is a test file: pytest runs it."""
     text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"(?:<!-- daemon:([^>]*)-->\n)?```python\n(.*?)```", text, re.S)
+    blocks = re.findall(r"(?:<!-- (daemon:[^>]*|pytest) -->\n)?```python\n(.*?)```", text, re.S)
     assert len(blocks) >= 2, "README.md lost its python examples"
-    assert any(args for args, _ in blocks), "README.md lost its daemon example"
-    for i, (daemon_args, block) in enumerate(blocks):
+    assert any(m.startswith("daemon:") for m, _ in blocks), "README.md lost its daemon example"
+    assert any(m == "pytest" for m, _ in blocks), "README.md lost its pytest example"
+    for i, (mark, block) in enumerate(blocks):
         script = tmp_path / f"example{i}.py"
-        if daemon_args:
-            with daemon(*daemon_args.split()) as d:
+        if mark.startswith("daemon:"):
+            with daemon(*mark.removeprefix("daemon:").split()) as d:
                 assert '"127.0.0.1", 4650' in block
                 script.write_text(block.replace('"127.0.0.1", 4650', f'"{d.host}", {d.port}'))
                 _run(script, i)
+        elif mark == "pytest":
+            _run_pytest(tmp_path / f"project{i}", block, i)
         else:
             script.write_text(block)
             _run(script, i)
+
+
+def _run_pytest(project: Path, block: str, i: int) -> None:
+    """Run a README test file with pytest in an empty project of its own (no conftest, no
+    configuration: what the README shows is all a user needs besides the plugin)."""
+    project.mkdir()
+    (project / "test_readme_example.py").write_text(block)
+    (project / "pytest.ini").write_text("[pytest]\n")  # this folder is the rootdir
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project,
+    )
+    assert done.returncode == 0, f"example {i}:\n{done.stdout}\n{done.stderr}"
+    assert " passed" in done.stdout and "failed" not in done.stdout, done.stdout
 
 
 def _run(script: Path, i: int) -> None:
