@@ -31,7 +31,8 @@ from .kinesis.service import KinesisOptions, KinesisService
 from .operation import Job, Park
 from .sns.model import HttpRequest
 from .sns.service import SnsOptions, SnsService
-from .sqs.service import SqsOptions, SqsService
+from .sqs.options import SqsOptions
+from .sqs.service import SqsService
 
 log = logging.getLogger("msgsim.broker")
 
