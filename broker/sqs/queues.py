@@ -54,7 +54,16 @@ def create_queue(sqs: SqsState, p: Mapping[str, Any], now: float) -> dict[str, A
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
         )
     fifo = fifo_attr == "true"
-    if fifo != is_fifo_name:
+    if is_fifo_name and not fifo:
+        # AWS answers with its standard-queue name rule ("Can only include alphanumeric
+        # characters, hyphens, or underscores. 1 to 80 in length"), which sends users looking at
+        # the name; the code is AWS's, the message names what is actually missing.
+        raise InvalidParameterValue(
+            f"The queue name {name} ends with .fifo, which only a FIFO queue's name may, but the "
+            "attribute FifoQueue is not true. Set FifoQueue to true to create a FIFO queue, or "
+            "drop the .fifo suffix for a standard queue."
+        )
+    if fifo and not is_fifo_name:
         raise InvalidParameterValue(
             "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
             "underscores, must end with .fifo suffix and be 1 to 80 in length."
