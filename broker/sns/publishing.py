@@ -52,18 +52,8 @@ _PUBLISH = frozenset(
         "MessageGroupId",
     }
 )
-
-_ENTRY = frozenset(
-    {
-        "Id",
-        "Message",
-        "Subject",
-        "MessageStructure",
-        "MessageAttributes",
-        "MessageDeduplicationId",
-        "MessageGroupId",
-    }
-)
+#: the fields of a PublishBatch entry: a message's, without its destination
+_ENTRY = (_PUBLISH - {"TopicArn", "TargetArn", "PhoneNumber"}) | {"Id"}
 
 
 def publish(sns: SnsState, p: Mapping[str, Any], now: float) -> dict[str, Any]:

@@ -24,15 +24,12 @@ than holding it) because the runtime and the functions service read and set the 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from types import MethodType
 from typing import Any
 
-from ..clock import Epoch
-from ..sqs.service import SqsService
 from . import delivery, publishing, subscription_attributes, subscriptions, tags, topics
-from .options import SnsOptions
 from .state import SnsState
 
 #: AWS operation name -> its function, called as ``function(state, params, now)``.
@@ -64,24 +61,10 @@ class SnsService(SnsState):
 
     name = "sns"
 
-    def __init__(
-        self,
-        *,
-        rng: random.Random,
-        epoch: Epoch,
-        region: str,
-        account_id: str,
-        sqs: SqsService,
-        options: SnsOptions | None = None,
-    ) -> None:
-        super().__init__(
-            rng=rng, epoch=epoch, region=region, account_id=account_id, sqs=sqs, options=options
-        )
-        # Bound methods, as the operations were when they were methods: Broker.call's one call
-        # per request costs what it did.
-        self.operations: dict[str, Callable[[Mapping[str, Any], float], Any]] = {
-            name: MethodType(function, self) for name, function in OPERATIONS.items()
-        }
+    @cached_property
+    def operations(self) -> dict[str, Callable[[Mapping[str, Any], float], Any]]:
+        """:data:`OPERATIONS` bound to this service, as ``SqsService.operations`` is."""
+        return {name: MethodType(function, self) for name, function in OPERATIONS.items()}
 
     # The runtime's hooks, bound as methods: it makes the HTTP/S requests and reports back, and
     # runs the retries when they fall due.

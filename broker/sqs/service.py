@@ -22,14 +22,12 @@ than holding it) because the runtime, the functions service and SNS read the sta
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from types import MethodType
 from typing import Any
 
-from ..clock import Epoch
 from . import batches, pollers, queues, receiving, redrive, sending
-from .options import SqsOptions
 from .state import SqsState
 
 #: AWS operation name -> its function, called as ``function(state, params, now)``.
@@ -63,23 +61,12 @@ class SqsService(SqsState):
 
     name = "sqs"
 
-    def __init__(
-        self,
-        *,
-        rng: random.Random,
-        epoch: Epoch,
-        region: str,
-        account_id: str,
-        options: SqsOptions | None = None,
-    ) -> None:
-        super().__init__(
-            rng=rng, epoch=epoch, region=region, account_id=account_id, options=options
-        )
-        # Bound methods, as the operations were when they were methods: Broker.call's one call
-        # per request costs what it did.
-        self.operations: dict[str, Callable[[Mapping[str, Any], float], Any]] = {
-            name: MethodType(function, self) for name, function in OPERATIONS.items()
-        }
+    @cached_property
+    def operations(self) -> dict[str, Callable[[Mapping[str, Any], float], Any]]:
+        """The table bound to this service: ``operations[name](params, now)``. Bound methods, as
+        the operations were when they were methods, so Broker.call's one call per request costs
+        what it did; made on first use, then a plain attribute."""
+        return {name: MethodType(function, self) for name, function in OPERATIONS.items()}
 
     # Entry points for the other services, bound as methods: SNS delivers into queues, the
     # functions service's pollers take from them.
