@@ -30,7 +30,7 @@ from bench.common import run_virtual as _run_virtual
 from bench.common import timed_report
 from msgsim.adapters import InProcessClient
 from msgsim.broker import Broker
-from msgsim.broker.sns.service import SnsOptions
+from msgsim.broker.sns.options import SnsOptions
 
 BODY = "m" * 100
 

@@ -30,8 +30,10 @@ from .kinesis.fanout import ShardFeed, Subscribe
 from .kinesis.service import KinesisOptions, KinesisService
 from .operation import Job, Park
 from .sns.model import HttpRequest
-from .sns.service import SnsOptions, SnsService
-from .sqs.service import SqsOptions, SqsService
+from .sns.options import SnsOptions
+from .sns.service import SnsService
+from .sqs.options import SqsOptions
+from .sqs.service import SqsService
 
 log = logging.getLogger("msgsim.broker")
 

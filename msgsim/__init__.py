@@ -26,7 +26,7 @@ from msgsim.broker.errors import BrokerError
 from msgsim.broker.functions.service import LambdaOptions
 from msgsim.broker.kinesis.service import KinesisOptions
 from msgsim.broker.runtime import Broker
-from msgsim.broker.sns.service import SnsOptions
+from msgsim.broker.sns.options import SnsOptions
 
 __all__ = [
     "Broker",

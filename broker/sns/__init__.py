@@ -1,1 +1,1 @@
-"""SNS: topics, subscriptions, fanout delivery and filter policies."""
+"""SNS: topics, subscriptions, fanout delivery and filter policies (operations: :mod:`.service`)."""

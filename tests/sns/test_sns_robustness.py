@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from msgsim.broker import Broker, BrokerError
 from msgsim.broker.sns.model import PROTOCOLS
-from msgsim.broker.sns.service import SUBSCRIPTION_ATTRIBUTES, TOPIC_ATTRIBUTES
+from msgsim.broker.sns.subscription_attributes import SUBSCRIPTION_ATTRIBUTES
+from msgsim.broker.sns.topics import TOPIC_ATTRIBUTES
 
 SNS = "arn:aws:sns:us-east-1:000000000000:"
 SQS = "arn:aws:sqs:us-east-1:000000000000:"
@@ -622,8 +623,8 @@ def fingerprint(broker: Broker) -> object:
         len(sns.outbound),
         queues,
         sns.stats(),
-        sns._filter_policies,
-        sorted(sns._tokens),
+        sns.filter_policies,
+        sorted(sns.tokens),
     )
 
 

@@ -191,6 +191,21 @@ async def test_invalid_queue_names_are_rejected_and_nothing_is_created(
     assert await all_queue_urls(sqs) == []
 
 
+@pytest.mark.parametrize("attributes", [{}, {"FifoQueue": "false"}])
+async def test_fifo_suffix_without_fifo_queue_attribute_names_the_attribute(
+    autojump_clock, sqs, attributes
+):
+    """AWS: a name ending in .fifo makes no FIFO queue without FifoQueue=true; the error is
+    InvalidParameterValue. AWS's message is its standard-name rule; msgsim's names the attribute
+    that is missing rather than the suffix, which is present. No queue is created."""
+    with pytest.raises(BrokerError) as e:
+        await sqs.create_queue(QueueName="jobs.fifo", Attributes=attributes)
+    assert e.value.code == "InvalidParameterValue"
+    assert "FifoQueue is not true" in e.value.message
+    assert "must end with .fifo" not in e.value.message
+    assert await all_queue_urls(sqs) == []
+
+
 async def test_empty_queue_name_is_rejected(autojump_clock, sqs):
     """AWS: QueueName is required and at least 1 character."""
     with pytest.raises(BrokerError) as e:
