@@ -27,7 +27,8 @@ from .errors import BrokerError, InternalFailure, InvalidAction, InvalidParamete
 from .functions.runner import FunctionRunner
 from .functions.service import LambdaOptions, LambdaService, RunHandler
 from .kinesis.fanout import ShardFeed, Subscribe
-from .kinesis.service import KinesisOptions, KinesisService
+from .kinesis.options import KinesisOptions
+from .kinesis.service import KinesisService
 from .operation import Job, Park
 from .sns.model import HttpRequest
 from .sns.options import SnsOptions

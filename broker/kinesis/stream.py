@@ -27,6 +27,10 @@ UPDATING = "UPDATING"
 DELETING = "DELETING"
 DELETED = "DELETED"  # internal: removed from the account
 
+#: Capacity modes (StreamModeDetails.StreamMode).
+PROVISIONED = "PROVISIONED"
+ON_DEMAND = "ON_DEMAND"
+
 #: (status, event) -> next status. Anything else is a bug of ours and raises.
 TRANSITIONS: dict[tuple[str, str], str] = {
     (CREATING, "created"): ACTIVE,

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from msgsim.broker.clock import Epoch
 from msgsim.broker.errors import BrokerError
-from msgsim.broker.kinesis.service import KinesisOptions, KinesisService
+from msgsim.broker.kinesis.options import KinesisOptions
+from msgsim.broker.kinesis.service import KinesisService
 from msgsim.broker.kinesis.shard import SEQ_BASE, SEQ_MAX, Shard, seq_shard_index
 from msgsim.broker.kinesis.stream import Stream
 

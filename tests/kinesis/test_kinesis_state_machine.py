@@ -25,7 +25,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from msgsim.broker.clock import Epoch
 from msgsim.broker.errors import BrokerError
-from msgsim.broker.kinesis.service import KinesisOptions, KinesisService
+from msgsim.broker.kinesis.options import KinesisOptions
+from msgsim.broker.kinesis.service import KinesisService
 
 WALL0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z at clock time 0
 EPOCH = Epoch(wall_at_origin=WALL0, origin=0.0)
