@@ -15,7 +15,7 @@ import trio.testing
 
 from msgsim.broker import Broker
 from msgsim.broker.errors import BrokerError
-from msgsim.broker.functions.runner import resolve_handler
+from msgsim.broker.functions.handlers import resolve_handler
 
 from .gcpolicy import LongLivedObjects
 from .inprocess import InProcessClient

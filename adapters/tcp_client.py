@@ -27,8 +27,10 @@ from typing import Any
 import trio
 
 from msgsim.broker.errors import BrokerError, InvalidParameterValue, ServiceUnavailable, from_dict
-from msgsim.broker.functions.runner import install_capture, run_invocation, uninstall_capture
-from msgsim.broker.functions.service import InvokePayload, handler_label
+from msgsim.broker.functions.capture import install_capture, uninstall_capture
+from msgsim.broker.functions.execution import run_invocation
+from msgsim.broker.functions.handlers import handler_label
+from msgsim.broker.functions.invoke import InvokePayload
 
 from . import wire
 from .client import ServiceClient

@@ -4,7 +4,7 @@
 """
 
 from .errors import BrokerError
-from .functions.service import LambdaOptions
+from .functions.options import LambdaOptions
 from .runtime import Broker
 
 __all__ = ["Broker", "BrokerError", "LambdaOptions"]

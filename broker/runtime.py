@@ -15,6 +15,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from types import MethodType
 from typing import Any
 
 import httpx
@@ -24,8 +25,11 @@ import trio.testing
 from . import limits
 from .clock import Epoch, warn_if_real_clock_in_tests
 from .errors import BrokerError, InternalFailure, InvalidAction, InvalidParameterValue
+from .functions.async_events import invoke_event
+from .functions.invoke import RunHandler
+from .functions.options import LambdaOptions
 from .functions.runner import FunctionRunner
-from .functions.service import LambdaOptions, LambdaService, RunHandler
+from .functions.service import LambdaService
 from .kinesis.fanout import ShardFeed, Subscribe
 from .kinesis.options import KinesisOptions
 from .kinesis.service import KinesisService
@@ -89,8 +93,18 @@ class Broker:
             stream_exists=self.kinesis.stream_by_arn,
             topic_exists=lambda arn: arn in self.sns.topics,
         )
-        self.sns.invoke_lambda = self.functions.invoke_event
-        self.runner = FunctionRunner(self, self.functions)
+        self.sns.invoke_lambda = MethodType(invoke_event, self.functions)
+        # The runner gets what it needs from the runtime passed in; it never imports the runtime.
+        self.runner = FunctionRunner(
+            self.functions,
+            spawn=nursery.start_soon,
+            call=self.call,
+            sqs=self.sqs,
+            kinesis=self.kinesis,
+            wake=self._wake,
+            wait=self._wait,
+            lot=self._lot,
+        )
         self.services: dict[str, Any] = {
             "sqs": self.sqs,
             "sns": self.sns,

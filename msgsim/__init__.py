@@ -23,7 +23,7 @@ from __future__ import annotations
 from msgsim.adapters.inprocess import InProcessClient
 from msgsim.adapters.tcp_client import TcpClient
 from msgsim.broker.errors import BrokerError
-from msgsim.broker.functions.service import LambdaOptions
+from msgsim.broker.functions.options import LambdaOptions
 from msgsim.broker.kinesis.options import KinesisOptions
 from msgsim.broker.runtime import Broker
 from msgsim.broker.sns.options import SnsOptions

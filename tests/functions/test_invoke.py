@@ -1097,7 +1097,7 @@ async def test_function_metrics_and_invocation_list_count_what_happened(
 async def test_cold_start_option_delays_first_run_and_reports_init_duration(autojump_clock):
     """AWS: a new execution environment initialises before the handler runs; the REPORT line of
     a cold start carries Init Duration, a warm one does not."""
-    from msgsim.broker.functions.service import LambdaOptions
+    from msgsim.broker.functions.options import LambdaOptions
 
     async with Broker.open(seed=0, lambda_options=LambdaOptions(cold_start=0.5)) as b:
         from msgsim.adapters import InProcessClient

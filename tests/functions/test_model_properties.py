@@ -1,11 +1,12 @@
-"""Property tests of the sans-IO Lambda cores: the async-event path of
-:class:`~msgsim.broker.functions.service.LambdaService` (with :class:`~msgsim.broker.functions.model.AsyncQueue`),
+"""Property tests of the sans-IO Lambda cores: the async-event path
+(:mod:`~msgsim.broker.functions.async_events` over a
+:class:`~msgsim.broker.functions.service.LambdaService`, with :class:`~msgsim.broker.functions.model.AsyncQueue`),
 execution environment reuse (:class:`~msgsim.broker.functions.model.Function`) and the life of an
 :class:`~msgsim.broker.functions.mappings.EventSourceMapping`.
 
 Plain synchronous tests: no trio, no runtime. ``now`` is driven by the tests, and the runtime's
 dispatcher is emulated as ``FunctionRunner.dispatcher`` schedules it: a pass
-(``LambdaService.start_due``) whenever the service was kicked, and at every ``next_due()``.
+(``async_events.start_due``) whenever the service was kicked, and at every ``next_due()``.
 
 The account's concurrency cannot be made small (LambdaOptions wants at least 100, and
 PutFunctionConcurrency must leave 100 unreserved), so the state machine uses an account of
@@ -32,6 +33,7 @@ from msgsim.broker import limits
 from msgsim.broker.clock import DEFAULT_VIRTUAL_EPOCH, Epoch
 from msgsim.broker.errors import InvalidParameterValueException, ResourceInUseException
 from msgsim.broker.functions import mappings as m
+from msgsim.broker.functions.async_events import finish_event, push_event, start_due
 from msgsim.broker.functions.model import (
     DROPPED,
     EVENT_TRANSITIONS,
@@ -44,8 +46,9 @@ from msgsim.broker.functions.model import (
     AsyncEvent,
     Function,
 )
+from msgsim.broker.functions.options import LambdaOptions
 from msgsim.broker.functions.outcome import FUNCTION_ERROR, OK, TIMEOUT, Outcome
-from msgsim.broker.functions.service import LambdaOptions, LambdaService
+from msgsim.broker.functions.service import LambdaService
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -72,7 +75,7 @@ def make_service(account_concurrency: int) -> LambdaService:
 
 def dispatch(svc: LambdaService, now: float) -> list[AsyncEvent]:
     """One pass of the runtime's dispatcher (``FunctionRunner.dispatcher`` calls this)."""
-    return svc.start_due(now)
+    return start_due(svc, now)
 
 
 def outcome_of(status: str) -> Outcome:
@@ -86,7 +89,7 @@ def outcome_of(status: str) -> Outcome:
 
 
 def saturated(svc: LambdaService, fn: Function) -> bool:
-    """The spec of "no unit of concurrency free" for ``fn`` (written out, not svc._saturated)."""
+    """The spec of "no unit of concurrency free" for ``fn`` (written out, not svc.saturated)."""
     if fn.reserved is not None:
         return fn.running >= fn.reserved
     return svc.unreserved_running >= svc.options.account_concurrency - svc.reserved_total
@@ -332,7 +335,7 @@ class AsyncPathMachine(RuleBasedStateMachine):
             return
         for _ in range(n):
             self.payloads += 1
-            event = self.svc.push_event(fn, {"n": self.payloads}, self.now)
+            event = push_event(self.svc, fn, {"n": self.payloads}, self.now)
             assert event.state == QUEUED and event.attempts == 0
             assert event.request_id not in self.events
             self.events[event.request_id] = Tracked(event, QUEUED, fn.max_retries)
@@ -364,7 +367,7 @@ class AsyncPathMachine(RuleBasedStateMachine):
         fn = event.function
         attempts, retries, age = event.attempts, fn.max_retries, fn.max_event_age
         outcome = outcome_of(status)
-        self.svc.finish_event(event, outcome, self.now)
+        finish_event(self.svc, event, outcome, self.now)
         # AWS: success ends it; a failure is retried after 60 s then 120 s while retries remain
         # (an event that would be too old by then fails for good); then it is exhausted.
         if status == OK:
@@ -532,7 +535,7 @@ def two_events_for_one_unit(svc: LambdaService, **create: Any) -> tuple[Any, Any
         {"FunctionName": "f", "ReservedConcurrentExecutions": 1}, 0.0
     )
     fn = svc.functions["f"]
-    return svc.push_event(fn, {}, 0.0), svc.push_event(fn, {}, 0.0)
+    return push_event(svc, fn, {}, 0.0), push_event(svc, fn, {}, 0.0)
 
 
 def test_waiting_event_starts_after_a_release() -> None:
@@ -541,7 +544,7 @@ def test_waiting_event_starts_after_a_release() -> None:
     first, second = two_events_for_one_unit(svc)
     assert dispatch(svc, 0.0) == [first]
     assert second.state == WAITING
-    svc.finish_event(first, outcome_of(OK), 5.0)
+    finish_event(svc, first, outcome_of(OK), 5.0)
     assert svc.kicked
     assert dispatch(svc, 5.0) == [second]
 
@@ -563,7 +566,7 @@ def test_waiting_event_starts_when_a_reservation_frees_concurrency() -> None:
     expired never having run.)"""
     svc = make_service(101)
     _, fn = fill_shared_pool(svc, "f")
-    event = svc.push_event(fn, {}, 0.0)
+    event = push_event(svc, fn, {}, 0.0)
     assert dispatch(svc, 0.0) == [] and event.state == WAITING
     svc.kicked = False
     # f gets a unit of its own: AWS's poller would now run the event.
@@ -599,7 +602,7 @@ def test_unit_freed_for_a_deleted_functions_event_goes_to_a_live_one() -> None:
     event kept waiting with the unit free.)"""
     svc = make_service(100)
     hog, gone, live = fill_shared_pool(svc, "gone", "live")
-    dropped, waiting = svc.push_event(gone, {}, 0.0), svc.push_event(live, {}, 0.0)
+    dropped, waiting = push_event(svc, gone, {}, 0.0), push_event(svc, live, {}, 0.0)
     assert dispatch(svc, 0.0) == []
     assert (dropped.state, waiting.state) == (WAITING, WAITING)
     svc.kicked = False

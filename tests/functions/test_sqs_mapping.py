@@ -22,7 +22,7 @@ from lambda_helpers import counts, drain, function_arn, make_queue, redrive
 
 from msgsim.adapters import InProcessClient
 from msgsim.broker import Broker, BrokerError
-from msgsim.broker.functions.service import LambdaOptions
+from msgsim.broker.functions.options import LambdaOptions
 
 
 @pytest.fixture
