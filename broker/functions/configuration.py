@@ -27,7 +27,7 @@ from ..errors import (
 from ..ids import uuid4_from
 from ..params import check_known
 from .account import LambdaAccount
-from .handlers import handler_label
+from .handlers import HANDLER_FORMS, HandlerError, handler_label, parse_handler
 from .model import Function
 from .shapes import integer, invalid, iso_ms, string
 
@@ -94,11 +94,12 @@ def _check_handler(handler: Any) -> Any:
         )
     if any(c.isspace() for c in handler):
         raise invalid(handler, "handler", "Member must satisfy regular expression pattern: [^\\s]+")
-    if ":" not in handler and "." not in handler:
+    try:
+        parse_handler(handler)
+    except HandlerError:
         raise InvalidParameterValueException(
-            f"Handler '{handler}' must name a module and a function: "
-            "'package.module:function' (or Lambda's 'module.function')."
-        )
+            f"Handler '{handler}' must name a module and a function: {HANDLER_FORMS}."
+        ) from None
     return handler
 
 

@@ -20,6 +20,7 @@ import trio
 from lambda_helpers import drain, function_arn, make_queue
 
 from msgsim.broker import Broker, BrokerError
+from msgsim.broker.functions.handlers import HandlerError, resolve_handler
 
 LOG = logging.getLogger("msgsim.tests.handler")
 
@@ -415,6 +416,44 @@ async def test_malformed_handler_is_rejected_at_create(autojump_clock, lam, hand
         await lam.create_function(FunctionName="f", Handler=handler)
     assert e.value.code == expected
     assert (await lam.list_functions())["Functions"] == []
+
+
+@pytest.mark.parametrize(
+    "handler", ["handler", "", ".echo", ":echo", "fn_handlers:", "fn_handlers.", "fn..echo"]
+)
+def test_import_string_naming_no_module_or_no_function_is_malformed_handler_name(handler):
+    """AWS (Lambda's Python runtime): a Handler it cannot split into a module and a function
+    fails with errorType Runtime.MalformedHandlerName, "Bad handler '<handler>': ...". msgsim
+    says which forms it takes, never "Unable to import module '': Empty module name" (what an
+    empty module part used to give; ``msgsim worker`` loads its handler this way)."""
+    with pytest.raises(HandlerError) as e:
+        resolve_handler(handler)
+    assert e.value.error_type == "Runtime.MalformedHandlerName"
+    assert e.value.message == (
+        f"Bad handler '{handler}': it must name a module and a function: "
+        "'package.module:function' (or Lambda's 'module.function')."
+    )
+
+
+@pytest.mark.parametrize("handler", [":echo", ".echo", "fn_handlers:", "fn_handlers.", "fn..echo"])
+async def test_handler_missing_its_module_or_function_is_refused_by_create_and_update(
+    autojump_clock, lam, handler
+):
+    """msgsim: CreateFunction and UpdateFunctionConfiguration refuse a Handler that names no
+    module or no function (InvalidParameterValueException), as they refuse one with no
+    separator at all, so no invocation meets it; the function keeps its handler."""
+    with pytest.raises(BrokerError) as e:
+        await lam.create_function(FunctionName="f", Handler=handler)
+    assert e.value.code == "InvalidParameterValueException"
+    assert "must name a module and a function" in e.value.message
+    await lam.create_function(FunctionName="f", Handler="fn_handlers:echo")
+    with pytest.raises(BrokerError) as e:
+        await lam.update_function_configuration(FunctionName="f", Handler=handler)
+    assert e.value.code == "InvalidParameterValueException"
+    cfg = await lam.get_function_configuration(FunctionName="f")
+    assert cfg["Handler"] == "fn_handlers:echo"
+    _, body = await invoke_json(lam, "f", {"q": 1})
+    assert body == {"echo": {"q": 1}, "name": "f"}
 
 
 async def test_updating_the_handler_takes_effect_at_once(autojump_clock, lam):
