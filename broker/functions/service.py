@@ -12,8 +12,8 @@ validation error detected: Value ... at '...' failed to satisfy constraint: ..."
 ``ResourceConflictException``; no free concurrency ``TooManyRequestsException``.
 
 The table below is the whole API. Each entry is a plain function ``(account, params, now)`` of
-the module that owns its part of the service, bound to this account as a method (a
-:class:`~types.MethodType` call costs what a method call does):
+the module that owns its part of the service, bound to the account as a method
+(:func:`~msgsim.broker.operation.bind_operations`: no extra layer on the hot paths):
 
 - :mod:`.configuration` -- functions (create, get, list, update, delete) and concurrency
 - :mod:`.invoke` -- Invoke (RequestResponse, Event, DryRun) and async invoke configuration
@@ -25,45 +25,24 @@ The state, lookups and concurrency accounting they share are :class:`~.account.L
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping
-from types import MethodType
-from typing import Any
+from functools import cached_property
 
-from ..clock import Epoch
+from ..operation import Operation, bind_operations
 from . import configuration, invoke, mapping_api, observability
 from .account import LambdaAccount
-from .options import LambdaOptions
 
 
 class LambdaService(LambdaAccount):
-    """The simulated Lambda of one account and region: its state and its operation table."""
+    """The simulated Lambda of one account and region: its state (the account's) and its
+    operation table."""
 
-    def __init__(
-        self,
-        *,
-        rng: random.Random,
-        epoch: Epoch,
-        region: str,
-        account_id: str,
-        options: LambdaOptions | None = None,
-        queue_exists: Callable[[str], Any] | None = None,
-        stream_exists: Callable[[str, float], Any] | None = None,
-        topic_exists: Callable[[str], bool] | None = None,
-    ) -> None:
-        super().__init__(
-            rng=rng,
-            epoch=epoch,
-            region=region,
-            account_id=account_id,
-            options=options,
-            queue_exists=queue_exists,
-            stream_exists=stream_exists,
-            topic_exists=topic_exists,
-        )
-        self.operations: dict[str, Callable[[Mapping[str, Any], float], Any]] = {
-            name: MethodType(operation, self)
-            for name, operation in {
+    @cached_property
+    def operations(self) -> dict[str, Operation]:
+        # Built on first use and then an ordinary attribute of the instance (cached_property
+        # stores it in the instance's __dict__), so a lookup costs what it always did.
+        return bind_operations(
+            self,
+            {
                 "CreateFunction": configuration.create_function,
                 "GetFunction": configuration.get_function,
                 "GetFunctionConfiguration": configuration.get_function_configuration,
@@ -87,5 +66,5 @@ class LambdaService(LambdaAccount):
                 # msgsim's own operations (not in AWS): observability.
                 "GetFunctionMetrics": observability.get_function_metrics,
                 "ListFunctionInvocations": observability.list_function_invocations,
-            }.items()
-        }
+            },
+        )

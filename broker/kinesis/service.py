@@ -8,8 +8,8 @@ anything. Shape errors (a missing member, a value out of its range or pattern) a
 must agree). SubscribeToShard returns a :class:`~.fanout.Subscribe` that the runtime streams.
 
 The table below is the whole API. Each entry is a plain function ``(account, params, now)`` of
-the module that owns its part of the service, bound to this account as a method (a
-:class:`~types.MethodType` call costs what a method call does: no extra layer on the hot paths):
+the module that owns its part of the service, bound to the account as a method
+(:func:`~msgsim.broker.operation.bind_operations`: no extra layer on the hot paths):
 
 - :mod:`.streams` -- create, delete, describe, list, retention, capacity mode, tags
 - :mod:`.records` -- PutRecord(s), shard iterators, GetRecords (the hot paths)
@@ -21,31 +21,24 @@ The state and the lookups they share are :class:`~.account.KinesisAccount`'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from types import MethodType
-from typing import Any
+from functools import cached_property
 
-from ..clock import Epoch
+from ..operation import Operation, bind_operations
 from . import consumers, records, resharding, streams
 from .account import KinesisAccount
-from .options import KinesisOptions
 
 
 class KinesisService(KinesisAccount):
-    """Kinesis Data Streams for one account in one region: its state and its operation table."""
+    """Kinesis Data Streams for one account in one region: its state (the account's) and its
+    operation table."""
 
-    def __init__(
-        self,
-        *,
-        epoch: Epoch,
-        region: str,
-        account_id: str,
-        options: KinesisOptions | None = None,
-    ) -> None:
-        super().__init__(epoch=epoch, region=region, account_id=account_id, options=options)
-        self.operations: dict[str, Callable[[Mapping[str, Any], float], Any]] = {
-            name: MethodType(operation, self)
-            for name, operation in {
+    @cached_property
+    def operations(self) -> dict[str, Operation]:
+        # Built on first use and then an ordinary attribute of the instance (cached_property
+        # stores it in the instance's __dict__), so a lookup costs what it always did.
+        return bind_operations(
+            self,
+            {
                 "CreateStream": streams.create_stream,
                 "DeleteStream": streams.delete_stream,
                 "DescribeStream": streams.describe_stream,
@@ -70,5 +63,5 @@ class KinesisService(KinesisAccount):
                 "AddTagsToStream": streams.add_tags_to_stream,
                 "RemoveTagsFromStream": streams.remove_tags_from_stream,
                 "ListTagsForStream": streams.list_tags_for_stream,
-            }.items()
-        }
+            },
+        )
