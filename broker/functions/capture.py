@@ -25,7 +25,7 @@ from ..clock import Epoch
 from .shapes import iso_z
 
 
-class _Capture:
+class Capture:
     """Where an invocation's output goes: its log lines, its request id, the broker's epoch."""
 
     __slots__ = ("buf", "epoch", "request_id")
@@ -36,7 +36,9 @@ class _Capture:
         self.epoch = epoch
 
 
-_capture: contextvars.ContextVar[_Capture | None] = contextvars.ContextVar(
+#: The invocation whose log this task writes to, if any. The runner sets and resets it around
+#: each run directly (its hot path); elsewhere use :func:`capturing`.
+current_capture: contextvars.ContextVar[Capture | None] = contextvars.ContextVar(
     "msgsim_lambda_capture", default=None
 )
 
@@ -49,14 +51,14 @@ class _StreamProxy(io.TextIOBase):
         self.target = target
 
     def write(self, text: str) -> int:
-        capture = _capture.get()
+        capture = current_capture.get()
         if capture is None:
             return self.target.write(text)
         capture.buf.append(text)
         return len(text)
 
     def flush(self) -> None:
-        if _capture.get() is None:
+        if current_capture.get() is None:
             self.target.flush()
 
     def isatty(self) -> bool:
@@ -68,7 +70,7 @@ class _LogHandler(logging.Handler):
     ``[LEVEL]\\t<UTC timestamp>Z\\t<request id>\\t<message>``."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        capture = _capture.get()
+        capture = current_capture.get()
         if capture is None:
             return
         try:
@@ -113,25 +115,15 @@ class _Installed:
         cls.stdout = cls.stderr = cls.handler = None
 
 
-def begin_capture(buf: list[str], request_id: str, epoch: Epoch) -> contextvars.Token[Any]:
-    """From now on (in this task) what is printed or logged goes to ``buf``; undo with
-    :func:`end_capture`. (The runner's hot path; :func:`capturing` is the same as a block.)"""
-    return _capture.set(_Capture(buf, request_id, epoch))
-
-
-def end_capture(token: contextvars.Token[Any]) -> None:
-    _capture.reset(token)
-
-
 @contextlib.contextmanager
 def capturing(buf: list[str], request_id: str, epoch: Epoch) -> Iterator[None]:
     """Within the block (in this task), what is printed or logged goes to ``buf`` as Lambda
     writes it to the invocation's log. The hooks must be installed (:func:`install_capture`)."""
-    token = _capture.set(_Capture(buf, request_id, epoch))
+    token = current_capture.set(Capture(buf, request_id, epoch))
     try:
         yield
     finally:
-        _capture.reset(token)
+        current_capture.reset(token)
 
 
 def install_capture() -> None:

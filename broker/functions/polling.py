@@ -32,11 +32,12 @@ class MappingWatch:
     """Pollers waiting for their mapping to change, each with the mapping version it saw."""
 
     def __init__(self) -> None:
-        self._waiters: dict[str, list[tuple[trio.Event, int]]] = {}
+        #: mapping uuid -> (event to set, the mapping version the poller saw)
+        self.waiters: dict[str, list[tuple[trio.Event, int]]] = {}
 
     def notify(self, mappings: Mapping[str, EventSourceMapping]) -> None:
         """Wake every poller whose mapping is no longer the version it saw (or is gone)."""
-        for uuid, waiters in list(self._waiters.items()):
+        for uuid, waiters in list(self.waiters.items()):
             mapping = mappings.get(uuid)
             version = -1 if mapping is None else mapping.version
             still = []
@@ -46,24 +47,24 @@ class MappingWatch:
                 else:
                     still.append((event, seen))
             if still:
-                self._waiters[uuid] = still
+                self.waiters[uuid] = still
             else:
-                del self._waiters[uuid]
+                del self.waiters[uuid]
 
     @contextlib.contextmanager
     def watching(self, mapping: EventSourceMapping, event: trio.Event) -> Iterator[None]:
         """While inside, ``event`` is set when the mapping changes (enabled, updated,
         deleted)."""
         entry = (event, mapping.version)
-        self._waiters.setdefault(mapping.uuid, []).append(entry)
+        self.waiters.setdefault(mapping.uuid, []).append(entry)
         try:
             yield
         finally:
-            waiters = self._waiters.get(mapping.uuid)
+            waiters = self.waiters.get(mapping.uuid)
             if waiters is not None and entry in waiters:
                 waiters.remove(entry)
                 if not waiters:
-                    del self._waiters[mapping.uuid]
+                    del self.waiters[mapping.uuid]
 
     async def wait(self, mapping: EventSourceMapping) -> None:
         """Wait until the mapping changes (enabled, updated, deleted) or a passing state ends."""

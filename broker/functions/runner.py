@@ -31,7 +31,7 @@ from ..errors import BrokerError
 from ..ids import uuid4_from
 from .account import Delivery
 from .async_events import finish_event, invoke_event, start_due
-from .capture import begin_capture, end_capture, install_capture, uninstall_capture
+from .capture import Capture, current_capture, install_capture, uninstall_capture
 from .context import LambdaContext
 from .execution import call_handler, handler_error, timeout_error
 from .handlers import HandlerError, resolve
@@ -171,7 +171,9 @@ class FunctionRunner:
             mappings, svc.new_mappings = svc.new_mappings, []
             for mapping in mappings:
                 self._spawn(self._run_mapping, mapping)
-        self._watch.notify(svc.mappings)
+        watch = self._watch
+        if watch.waiters:
+            watch.notify(svc.mappings)
         if svc.outbox:
             deliveries, svc.outbox = svc.outbox, []
             for delivery in deliveries:
@@ -196,7 +198,7 @@ class FunctionRunner:
         svc = self.svc
         self.busy += 1
         buf: list[str] = []
-        token = begin_capture(buf, request_id, svc.epoch)
+        token = current_capture.set(Capture(buf, request_id, svc.epoch))
         start = trio.current_time()
         try:
             env_id, cold = fn.take_environment(start, svc.options.environment_idle)
@@ -215,7 +217,7 @@ class FunctionRunner:
             outcome.request_id = request_id
             fn.release_environment(env_id, end)
         finally:
-            end_capture(token)
+            current_capture.reset(token)
             self.busy -= 1
             if not self.busy:
                 self._idle.unpark_all()

@@ -4,8 +4,9 @@ mode and tags.
 Each operation is a function ``(account, params, now) -> response`` that checks the whole request
 before it changes anything (:mod:`.service` binds them into the operation table). A stream lives
 through CREATING, ACTIVE, UPDATING and DELETING as :mod:`.stream`'s transition table says; the
-delays come from :class:`~.options.KinesisOptions`. Paginated lists hand out NextTokens that are
-valid for 300 s and name their stream's incarnation (:mod:`.tokens`).
+delays come from :class:`~.options.KinesisOptions`. ListStreams and ListShards hand out
+NextTokens valid for 300 s (:mod:`.tokens`); a ListShards token names its stream's incarnation
+and keeps the first page's ShardFilter, so it needs no StreamName.
 """
 
 from __future__ import annotations
