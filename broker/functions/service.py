@@ -34,7 +34,9 @@ from .account import LambdaAccount
 
 class LambdaService(LambdaAccount):
     """The simulated Lambda of one account and region: its state (the account's) and its
-    operation table."""
+    operation table. One object per service, as the runtime expects (it drives the account's
+    concurrency and async queue); the table is all this subclass adds, and it lives here
+    because the operations import the account, never the other way round."""
 
     @cached_property
     def operations(self) -> dict[str, Operation]:

@@ -30,7 +30,9 @@ from .account import KinesisAccount
 
 class KinesisService(KinesisAccount):
     """Kinesis Data Streams for one account in one region: its state (the account's) and its
-    operation table."""
+    operation table. One object per service, as the runtime and the Lambda mappings expect (they
+    read streams through the account's lookups); the table is all this subclass adds, and it
+    lives here because the operations import the account, never the other way round."""
 
     @cached_property
     def operations(self) -> dict[str, Operation]:
