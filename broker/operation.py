@@ -1,5 +1,4 @@
-"""Operations: how a service binds its operation table, and what an operation may hand back to
-the runtime besides a response dict.
+"""What an operation may hand back to the runtime besides a response dict.
 
 Operations are synchronous and sans-IO. When one must wait (a long poll) it returns a
 :class:`Park`; when it starts background work (a message move task) it queues a :class:`Job`.
@@ -8,22 +7,8 @@ The runtime does the waiting and the pacing; the service decides.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from types import MethodType
+from collections.abc import Callable
 from typing import Any
-
-#: What the runtime calls: ``operation(params, now)``.
-Operation = Callable[[Mapping[str, Any], float], Any]
-
-
-def bind_operations(
-    target: object, table: Mapping[str, Callable[[Any, Mapping[str, Any], float], Any]]
-) -> dict[str, Operation]:
-    """An operation table of plain functions ``(state, params, now)``, each bound to ``target``
-    as a method: a call through the table costs what a method call does (a
-    :class:`~types.MethodType` is what ``target.method`` makes), so a service can keep its
-    operations in modules of their own at no cost on the hot paths."""
-    return {name: MethodType(function, target) for name, function in table.items()}
 
 
 class Park:

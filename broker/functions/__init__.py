@@ -3,7 +3,7 @@
 The sans-IO side (decides; takes ``now``; never awaits or runs user code):
 
 - :mod:`.service` -- the operation table (:class:`~.service.LambdaService`), the one way in
-- :mod:`.account` -- functions, mappings and concurrency of one account, and shared lookups
+- :mod:`.state` -- functions, mappings and concurrency of one account, and shared lookups
 - :mod:`.configuration`, :mod:`.invoke`, :mod:`.mapping_api`, :mod:`.observability` -- operations
 - :mod:`.async_events` -- the life of an asynchronous invocation (start, retry, destinations)
 - :mod:`.model`, :mod:`.mappings`, :mod:`.kinesis_source`, :mod:`.outcome` -- the cores

@@ -20,48 +20,48 @@ from typing import Any
 
 from .. import limits
 from ..ids import uuid4_from
-from .account import Delivery, LambdaAccount
 from .model import DROPPED, EXPIRED, RETRIES_EXHAUSTED, RUNNING, SUCCEEDED, AsyncEvent, Function
 from .outcome import Outcome
 from .shapes import iso_z
+from .state import Delivery, LambdaState
 
 
-def push_event(acct: LambdaAccount, fn: Function, event: Any, now: float) -> AsyncEvent:
+def push_event(lam: LambdaState, fn: Function, event: Any, now: float) -> AsyncEvent:
     """Queue an asynchronous invocation (Invoke Event, SNS, a Lambda destination)."""
-    queued = acct.async_queue.push(fn, event, uuid4_from(acct.rng), now)
-    acct.kicked = True
+    queued = lam.async_queue.push(fn, event, uuid4_from(lam.rng), now)
+    lam.kicked = True
     return queued
 
 
-def invoke_event(acct: LambdaAccount, function_ref: str, event: Any, now: float) -> None:
+def invoke_event(lam: LambdaState, function_ref: str, event: Any, now: float) -> None:
     """An async invoke from inside the broker (SNS ``lambda`` subscriptions)."""
-    push_event(acct, acct.function_by_ref(function_ref), event, now)
+    push_event(lam, lam.function_by_ref(function_ref), event, now)
 
 
-def start_event(acct: LambdaAccount, event: AsyncEvent, now: float) -> bool:
+def start_event(lam: LambdaState, event: AsyncEvent, now: float) -> bool:
     """Try to run a due async event: True when it may run now (concurrency taken). An event
     past its maximum age expires instead; one whose function is busy waits for a run of it
     to end (or to expire); with reserved concurrency 0 it fails for good at once."""
     fn = event.function
     if now - event.enqueued_at > fn.max_event_age:
         event.move(EXPIRED)
-        _dead(acct, event, None, "EventAgeExceeded", now)
+        _dead(lam, event, None, "EventAgeExceeded", now)
         if fn.waiting:
-            acct.kicked = True  # a unit it may have been handed goes to the next one
+            lam.kicked = True  # a unit it may have been handed goes to the next one
         return False
     if fn.reserved == 0:
         # AWS: with reserved concurrency 0, events go straight to the dead-letter queue or
         # OnFailure destination, without retries (the throttle is counted).
         fn.metrics.throttles += 1
         event.move(RETRIES_EXHAUSTED)
-        _dead(acct, event, None, "RetriesExhausted", now)
+        _dead(lam, event, None, "RetriesExhausted", now)
         return False
-    if acct.saturated(fn):
+    if lam.saturated(fn):
         # The internal queue's poller takes an event only when the function has room: the
         # event waits (and ages) until a run of the function ends.
-        acct.async_queue.park(event)
+        lam.async_queue.park(event)
         return False
-    acct.acquire(fn)
+    lam.acquire(fn)
     event.move(RUNNING)
     event.attempts += 1
     age = now - event.enqueued_at
@@ -70,64 +70,64 @@ def start_event(acct: LambdaAccount, event: AsyncEvent, now: float) -> bool:
     return True
 
 
-def start_due(acct: LambdaAccount, now: float) -> list[AsyncEvent]:
+def start_due(lam: LambdaState, now: float) -> list[AsyncEvent]:
     """One pass of the async dispatcher: waiting events past their age fail for good, free
     units go to waiting events, and every due event that finds a unit starts (concurrency
     taken; the runtime runs them). The others wait, expire or fail as :func:`start_event`
     decides."""
-    expire_waiting(acct, now)
-    acct.wake_waiting()
-    queue = acct.async_queue
+    expire_waiting(lam, now)
+    lam.wake_waiting()
+    queue = lam.async_queue
     started = []
     while (event := queue.pop_due(now)) is not None:
-        if start_event(acct, event, now):
+        if start_event(lam, event, now):
             started.append(event)
     return started
 
 
-def expire_waiting(acct: LambdaAccount, now: float) -> None:
+def expire_waiting(lam: LambdaState, now: float) -> None:
     """Events that waited for concurrency past MaximumEventAgeInSeconds fail for good
     (EventAgeExceeded); those of a deleted function are dropped."""
-    queue = acct.async_queue
+    queue = lam.async_queue
     while (event := queue.pop_expired(now)) is not None:
         if event.function.deleted:
             event.move(DROPPED)
             event.function.metrics.async_events_dropped += 1
         else:
             event.move(EXPIRED)
-            _dead(acct, event, None, "EventAgeExceeded", now)
+            _dead(lam, event, None, "EventAgeExceeded", now)
 
 
-def finish_event(acct: LambdaAccount, event: AsyncEvent, outcome: Outcome, now: float) -> None:
+def finish_event(lam: LambdaState, event: AsyncEvent, outcome: Outcome, now: float) -> None:
     """Record how an async run went: success (OnSuccess), a retry later, or the end."""
     fn = event.function
-    acct.release(fn)
+    lam.release(fn)
     if outcome.ok:
         event.move(SUCCEEDED)
         target = fn.destination("OnSuccess")
         if target:
-            _deliver(acct, fn, target, _record(acct, event, outcome, "Success", now))
+            _deliver(lam, fn, target, _record(lam, event, outcome, "Success", now))
         return
     if event.attempts <= fn.max_retries:
         due = now + limits.LAMBDA_ASYNC_RETRY_DELAYS[event.attempts - 1]
         if due - event.enqueued_at > fn.max_event_age:
             event.move(EXPIRED)
-            _dead(acct, event, outcome, "EventAgeExceeded", now)
+            _dead(lam, event, outcome, "EventAgeExceeded", now)
         else:
-            acct.async_queue.requeue(event, due)
+            lam.async_queue.requeue(event, due)
         return
     event.move(RETRIES_EXHAUSTED)
-    _dead(acct, event, outcome, "RetriesExhausted", now)
+    _dead(lam, event, outcome, "RetriesExhausted", now)
 
 
 def _dead(
-    acct: LambdaAccount, event: AsyncEvent, outcome: Outcome | None, condition: str, now: float
+    lam: LambdaState, event: AsyncEvent, outcome: Outcome | None, condition: str, now: float
 ) -> None:
     """An async event failed for good: OnFailure destination and/or dead-letter queue."""
     fn = event.function
     target = fn.destination("OnFailure")
     if target:
-        _deliver(acct, fn, target, _record(acct, event, outcome, condition, now))
+        _deliver(lam, fn, target, _record(lam, event, outcome, condition, now))
     dlq = (fn.config.get("DeadLetterConfig") or {}).get("TargetArn")
     if dlq:
         fn.metrics.dead_lettered += 1
@@ -138,7 +138,7 @@ def _dead(
         else:
             error = "Rate Exceeded. Reason: ReservedFunctionConcurrentInvocationLimitExceeded"
         code = "200" if outcome is not None else "429"
-        acct.outbox.append(
+        lam.outbox.append(
             Delivery(
                 dlq,
                 json.dumps(event.payload),
@@ -157,18 +157,18 @@ def _dead(
         fn.metrics.async_events_dropped += 1
 
 
-def _deliver(acct: LambdaAccount, fn: Function, target: str, record: dict[str, Any]) -> None:
-    acct.outbox.append(Delivery(target, json.dumps(record), fn.arn))
+def _deliver(lam: LambdaState, fn: Function, target: str, record: dict[str, Any]) -> None:
+    lam.outbox.append(Delivery(target, json.dumps(record), fn.arn))
 
 
 def _record(
-    acct: LambdaAccount, event: AsyncEvent, outcome: Outcome | None, condition: str, now: float
+    lam: LambdaState, event: AsyncEvent, outcome: Outcome | None, condition: str, now: float
 ) -> dict[str, Any]:
     """The invocation record Lambda sends to an async destination."""
     fn = event.function
     record: dict[str, Any] = {
         "version": "1.0",
-        "timestamp": iso_z(acct.epoch, now),
+        "timestamp": iso_z(lam.epoch, now),
         "requestContext": {
             "requestId": event.request_id,
             "functionArn": f"{fn.arn}:$LATEST",

@@ -26,10 +26,10 @@ from ..errors import (
 )
 from ..ids import uuid4_from
 from ..params import check_known
-from .account import LambdaAccount
 from .handlers import HANDLER_FORMS, HandlerError, handler_label, parse_handler
 from .model import Function
 from .shapes import integer, invalid, iso_ms, string
+from .state import LambdaState
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _PYTHON_RUNTIMES = frozenset(
@@ -104,7 +104,7 @@ def _check_handler(handler: Any) -> Any:
 
 
 def _check_config(
-    acct: LambdaAccount, p: Mapping[str, Any], current: dict[str, Any]
+    lam: LambdaState, p: Mapping[str, Any], current: dict[str, Any]
 ) -> dict[str, Any]:
     """Validate the configurable fields present in ``p``; the new configuration values."""
     out: dict[str, Any] = {}
@@ -171,7 +171,7 @@ def _check_config(
             raise InvalidParameterValueException("DeadLetterConfig takes only TargetArn.")
         target = dlq.get("TargetArn")
         if target:
-            acct.check_target(target, "DeadLetterConfig.TargetArn", allow_lambda=False)
+            lam.check_target(target, "DeadLetterConfig.TargetArn", allow_lambda=False)
             out["DeadLetterConfig"] = {"TargetArn": target}
         else:
             out["DeadLetterConfig"] = None
@@ -193,7 +193,7 @@ def _configuration(fn: Function) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- functions
-def create_function(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def create_function(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(p, _CREATE, "CreateFunction", ValidationException)
     name = p.get("FunctionName")
     if type(name) is not str or not _NAME.fullmatch(name):
@@ -210,7 +210,7 @@ def create_function(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> di
     handler = _check_handler(p["Handler"])
     if p.get("PackageType") not in (None, "Zip"):
         raise InvalidParameterValueException("msgsim runs Zip package functions only.")
-    changes = _check_config(acct, p, {})
+    changes = _check_config(lam, p, {})
     tags = p.get("Tags") or {}
     if not isinstance(tags, Mapping) or any(
         type(k) is not str or type(v) is not str for k, v in tags.items()
@@ -219,7 +219,7 @@ def create_function(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> di
     code = p.get("Code") or {}
     if not isinstance(code, Mapping):
         raise InvalidParameterValueException("Code must be a map.")
-    if name in acct.functions:
+    if name in lam.functions:
         raise ResourceConflictException(f"Function already exist: {name}")
     zip_bytes = code.get("ZipFile")
     blob = (
@@ -227,22 +227,22 @@ def create_function(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> di
         if isinstance(zip_bytes, bytes)
         else json.dumps({k: str(v) for k, v in code.items()}, sort_keys=True).encode()
     )
-    arn = acct.arn(name)
+    arn = lam.arn(name)
     config: dict[str, Any] = {
         "FunctionName": name,
         "FunctionArn": arn,
         "Runtime": DEFAULT_RUNTIME,
-        "Role": f"arn:aws:iam::{acct.account_id}:role/msgsim-lambda",
+        "Role": f"arn:aws:iam::{lam.account_id}:role/msgsim-lambda",
         "Handler": handler if isinstance(handler, str) else handler_label(handler),
         "CodeSize": len(blob),
         "Description": "",
         "Timeout": limits.LAMBDA_TIMEOUT_DEFAULT,
         "MemorySize": limits.LAMBDA_MEMORY_DEFAULT,
-        "LastModified": iso_ms(acct.epoch, now),
+        "LastModified": iso_ms(lam.epoch, now),
         "CodeSha256": base64.b64encode(hashlib.sha256(blob).digest()).decode(),
         "Version": "$LATEST",
         "TracingConfig": {"Mode": "PassThrough"},
-        "RevisionId": uuid4_from(acct.rng),
+        "RevisionId": uuid4_from(lam.rng),
         "State": "Active",
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
@@ -253,13 +253,13 @@ def create_function(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> di
     config.update({k: v for k, v in changes.items() if v is not None})
     fn = Function(name, arn, config, handler)
     fn.tags = dict(tags)
-    acct.functions[name] = fn
+    lam.functions[name] = fn
     return dict(config)
 
 
-def get_function(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def get_function(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(p, frozenset({"FunctionName", "Qualifier"}), "GetFunction", ValidationException)
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     out: dict[str, Any] = {
         "Configuration": _configuration(fn),
         "Code": {"RepositoryType": "S3", "Location": f"msgsim://lambda/{fn.name}"},
@@ -272,7 +272,7 @@ def get_function(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> dict[
 
 
 def get_function_configuration(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     check_known(
         p,
@@ -280,10 +280,10 @@ def get_function_configuration(
         "GetFunctionConfiguration",
         ValidationException,
     )
-    return _configuration(acct.named_function(p))
+    return _configuration(lam.named_function(p))
 
 
-def list_functions(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def list_functions(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(
         p,
         frozenset({"Marker", "MaxItems", "MasterRegion", "FunctionVersion"}),
@@ -292,7 +292,7 @@ def list_functions(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> dic
     )
     max_items = integer(p, "MaxItems", "maxItems", 1, 10_000) or 50
     marker = string(p, "Marker", "marker")
-    names = sorted(acct.functions)
+    names = sorted(lam.functions)
     start = 0
     if marker is not None:
         try:
@@ -302,27 +302,27 @@ def list_functions(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> dic
         if not 0 <= start <= len(names):
             raise InvalidParameterValueException("Invalid Marker.")
     page = names[start : start + max_items]
-    out: dict[str, Any] = {"Functions": [_configuration(acct.functions[n]) for n in page]}
+    out: dict[str, Any] = {"Functions": [_configuration(lam.functions[n]) for n in page]}
     if start + max_items < len(names):
         out["NextMarker"] = base64.b64encode(str(start + max_items).encode()).decode()
     return out
 
 
 def update_function_configuration(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     check_known(p, _UPDATE, "UpdateFunctionConfiguration", ValidationException)
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     revision = p.get("RevisionId")
     if revision is not None and revision != fn.config["RevisionId"]:
         raise _precondition(fn)
     handler = _check_handler(p["Handler"]) if "Handler" in p else None
-    changes = _check_config(acct, p, fn.config)
+    changes = _check_config(lam, p, fn.config)
     if "Timeout" in changes:
         # A function's timeout may not exceed the visibility timeout of a queue mapped to it.
-        for mapping in acct.mappings.values():
+        for mapping in lam.mappings.values():
             if mapping.function is fn and mapping.kind == "sqs":
-                acct.check_visibility(mapping.source_arn, changes["Timeout"])
+                lam.check_visibility(mapping.source_arn, changes["Timeout"])
     for key, value in changes.items():
         if value is None:
             fn.config.pop(key, None)
@@ -333,38 +333,36 @@ def update_function_configuration(
         fn.resolved = None
         fn.idle_envs.clear()  # new code: no warm environment survives
         fn.config["Handler"] = handler if isinstance(handler, str) else handler_label(handler)
-    fn.config["LastModified"] = iso_ms(acct.epoch, now)
-    fn.config["RevisionId"] = uuid4_from(acct.rng)
+    fn.config["LastModified"] = iso_ms(lam.epoch, now)
+    fn.config["RevisionId"] = uuid4_from(lam.rng)
     return _configuration(fn)
 
 
-def delete_function(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def delete_function(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(p, frozenset({"FunctionName", "Qualifier"}), "DeleteFunction", ValidationException)
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     fn.deleted = True
-    del acct.functions[fn.name]
+    del lam.functions[fn.name]
     if fn.reserved is not None:
-        acct.reserved_total -= fn.reserved
-    acct.async_queue.unpark(fn)  # drops its waiting events
-    acct.kicked = True  # a returned reservation may let other functions' events start
+        lam.reserved_total -= fn.reserved
+    lam.async_queue.unpark(fn)  # drops its waiting events
+    lam.kicked = True  # a returned reservation may let other functions' events start
     # Mappings of a deleted function stay (AWS keeps them, failing); msgsim disables them.
-    for mapping in acct.mappings.values():
+    for mapping in lam.mappings.values():
         if mapping.function is fn:
             mapping.function_deleted(now)
     return {}
 
 
 # ---------------------------------------------------------------------- concurrency
-def put_function_concurrency(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
-) -> dict[str, Any]:
+def put_function_concurrency(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(
         p,
         frozenset({"FunctionName", "ReservedConcurrentExecutions"}),
         "PutFunctionConcurrency",
         ValidationException,
     )
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     if "ReservedConcurrentExecutions" not in p:
         raise ValidationException(
             "The request must contain the parameter ReservedConcurrentExecutions."
@@ -372,40 +370,38 @@ def put_function_concurrency(
     value = integer(p, "ReservedConcurrentExecutions", "reservedConcurrentExecutions", 0, 10**9)
     if value is None:
         raise invalid(None, "reservedConcurrentExecutions", "Member must not be null")
-    others = acct.reserved_total - (fn.reserved or 0)
-    unreserved = acct.options.account_concurrency - others - value
+    others = lam.reserved_total - (fn.reserved or 0)
+    unreserved = lam.options.account_concurrency - others - value
     if unreserved < limits.LAMBDA_UNRESERVED_CONCURRENCY_MIN:
         raise InvalidParameterValueException(
             "Specified ReservedConcurrentExecutions for function decreases account's "
             f"UnreservedConcurrentExecution below its minimum value of "
             f"[{limits.LAMBDA_UNRESERVED_CONCURRENCY_MIN}]."
         )
-    acct.move_pool(fn, value)
+    lam.move_pool(fn, value)
     return {"ReservedConcurrentExecutions": value}
 
 
-def get_function_concurrency(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
-) -> dict[str, Any]:
+def get_function_concurrency(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(p, frozenset({"FunctionName"}), "GetFunctionConcurrency", ValidationException)
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     return {} if fn.reserved is None else {"ReservedConcurrentExecutions": fn.reserved}
 
 
 def delete_function_concurrency(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     check_known(p, frozenset({"FunctionName"}), "DeleteFunctionConcurrency", ValidationException)
-    acct.move_pool(acct.named_function(p), None)
+    lam.move_pool(lam.named_function(p), None)
     return {}
 
 
-def get_account_settings(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def get_account_settings(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(p, frozenset(), "GetAccountSettings", ValidationException)
     return {
         "AccountLimit": {
-            "ConcurrentExecutions": acct.options.account_concurrency,
-            "UnreservedConcurrentExecutions": acct.unreserved_pool,
+            "ConcurrentExecutions": lam.options.account_concurrency,
+            "UnreservedConcurrentExecutions": lam.unreserved_pool,
         },
-        "AccountUsage": {"FunctionCount": len(acct.functions)},
+        "AccountUsage": {"FunctionCount": len(lam.functions)},
     }

@@ -27,11 +27,11 @@ from ..errors import (
 )
 from ..ids import uuid4_from
 from ..params import check_known
-from .account import LambdaAccount
 from .async_events import push_event
 from .model import Function
 from .outcome import Outcome
 from .shapes import integer, invalid
+from .state import LambdaState
 
 _INVOKE = frozenset(
     {"FunctionName", "InvocationType", "LogType", "ClientContext", "Payload", "Qualifier"}
@@ -80,9 +80,9 @@ class InvokePayload(bytes):
 
 
 # ---------------------------------------------------------------------- Invoke
-def invoke(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> Any:
+def invoke(lam: LambdaState, p: Mapping[str, Any], now: float) -> Any:
     check_known(p, _INVOKE, "Invoke", ValidationException)
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     kind = p.get("InvocationType", "RequestResponse")
     if kind not in ("RequestResponse", "Event", "DryRun"):
         raise invalid(
@@ -127,9 +127,9 @@ def invoke(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> Any:
     if kind == "DryRun":
         return {"StatusCode": 204, "Payload": InvokePayload(b"")}
     if kind == "Event":
-        push_event(acct, fn, event, now)
+        push_event(lam, fn, event, now)
         return {"StatusCode": 202, "Payload": InvokePayload(b"")}
-    return RunHandler(fn, event, uuid4_from(acct.rng), log_type == "Tail", client_context)
+    return RunHandler(fn, event, uuid4_from(lam.rng), log_type == "Tail", client_context)
 
 
 def finish_sync(run: RunHandler, outcome: Outcome, logs: Callable[[], str]) -> dict[str, Any]:
@@ -190,7 +190,7 @@ def _json_bytes(value: Any) -> bytes:
 
 
 # ---------------------------------------------------------------------- async invoke configuration
-def _event_invoke_changes(acct: LambdaAccount, p: Mapping[str, Any]) -> dict[str, Any]:
+def _event_invoke_changes(lam: LambdaState, p: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     retries = integer(
         p,
@@ -221,7 +221,7 @@ def _event_invoke_changes(acct: LambdaAccount, p: Mapping[str, Any]) -> dict[str
                 raise InvalidParameterValueException(f"{key} takes only Destination.")
             target = entry.get("Destination")
             if target:
-                acct.check_target(target, f"{key} destination")
+                lam.check_target(target, f"{key} destination")
                 clean[key] = {"Destination": target}
             else:
                 clean[key] = {}
@@ -238,53 +238,53 @@ def _eic_response(fn: Function) -> dict[str, Any]:
 
 
 def _set_event_invoke_config(
-    acct: LambdaAccount, fn: Function, config: dict[str, Any], now: float
+    lam: LambdaState, fn: Function, config: dict[str, Any], now: float
 ) -> dict[str, Any]:
     fn.event_invoke_config = config
-    fn.event_invoke_modified = acct.epoch.wall(now)
-    acct.async_queue.reschedule_expiry(fn)  # a lowered MaximumEventAgeInSeconds
-    acct.kicked = True
+    fn.event_invoke_modified = lam.epoch.wall(now)
+    lam.async_queue.reschedule_expiry(fn)  # a lowered MaximumEventAgeInSeconds
+    lam.kicked = True
     return _eic_response(fn)
 
 
 def _fn_with_event_invoke_config(
-    acct: LambdaAccount, p: Mapping[str, Any], operation: str
+    lam: LambdaState, p: Mapping[str, Any], operation: str
 ) -> Function:
     check_known(p, frozenset({"FunctionName", "Qualifier"}), operation, ValidationException)
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     if fn.event_invoke_config is None:
         raise ResourceNotFoundException(f"The function {fn.arn} doesn't have an EventInvokeConfig")
     return fn
 
 
 def put_function_event_invoke_config(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     check_known(p, _EIC, "PutFunctionEventInvokeConfig", ValidationException)
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     # Put replaces the whole config.
-    return _set_event_invoke_config(acct, fn, _event_invoke_changes(acct, p), now)
+    return _set_event_invoke_config(lam, fn, _event_invoke_changes(lam, p), now)
 
 
 def update_function_event_invoke_config(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     check_known(p, _EIC, "UpdateFunctionEventInvokeConfig", ValidationException)
-    fn = acct.named_function(p)
-    changes = _event_invoke_changes(acct, p)
-    return _set_event_invoke_config(acct, fn, {**(fn.event_invoke_config or {}), **changes}, now)
+    fn = lam.named_function(p)
+    changes = _event_invoke_changes(lam, p)
+    return _set_event_invoke_config(lam, fn, {**(fn.event_invoke_config or {}), **changes}, now)
 
 
 def get_function_event_invoke_config(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
-    fn = _fn_with_event_invoke_config(acct, p, "GetFunctionEventInvokeConfig")
+    fn = _fn_with_event_invoke_config(lam, p, "GetFunctionEventInvokeConfig")
     return _eic_response(fn)
 
 
 def delete_function_event_invoke_config(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
-    fn = _fn_with_event_invoke_config(acct, p, "DeleteFunctionEventInvokeConfig")
+    fn = _fn_with_event_invoke_config(lam, p, "DeleteFunctionEventInvokeConfig")
     fn.event_invoke_config = None
     return {}

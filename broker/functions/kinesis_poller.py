@@ -23,11 +23,11 @@ import trio
 
 from ..clock import Epoch
 from ..errors import BrokerError
-from .account import Delivery
 from .kinesis_source import KinesisShardSource, KinesisSourceConfig
 from .mappings import EventSourceMapping
 from .outcome import THROTTLED
 from .polling import InvokeBatch, MappingWatch, usable
+from .state import Delivery
 
 
 class KinesisForMappings(Protocol):

@@ -26,9 +26,9 @@ from ..errors import (
 from ..filters import SCOPE_BODY, FilterPolicy
 from ..ids import uuid4_from
 from ..params import check_known
-from .account import LambdaAccount
 from .mappings import EventSourceMapping, MappingOptions
 from .shapes import boolean, integer, invalid, string
+from .state import LambdaState
 
 #: Mapping settings only a Kinesis source takes.
 _KINESIS_ONLY = frozenset(
@@ -63,7 +63,7 @@ _ESM = (
 
 
 def _mapping_options(
-    acct: LambdaAccount,
+    lam: LambdaState,
     p: Mapping[str, Any],
     kind: str,
     fifo: bool,
@@ -153,7 +153,7 @@ def _mapping_options(
                 raise InvalidParameterValueException(
                     "StartingPositionTimestamp must be a datetime or Unix seconds."
                 )
-            if seconds > acct.epoch.wall(now):
+            if seconds > lam.epoch.wall(now):
                 raise InvalidParameterValueException(
                     "StartingPositionTimestamp cannot be in the future."
                 )
@@ -223,7 +223,7 @@ def _mapping_options(
                 )
             target = (dest.get("OnFailure") or {}).get("Destination")
             if target:
-                acct.check_target(target, "OnFailure destination", allow_lambda=False)
+                lam.check_target(target, "OnFailure destination", allow_lambda=False)
             opts.on_failure = target or None
     types = p.get("FunctionResponseTypes")
     if types is not None:
@@ -243,16 +243,16 @@ def _mapping_options(
 
 
 def create_event_source_mapping(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     check_known(p, _ESM, "CreateEventSourceMapping", ValidationException)
     source = p.get("EventSourceArn")
     if type(source) is not str or not source:
         raise InvalidParameterValueException("EventSourceArn is required.")
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     enabled = boolean(p, "Enabled", "enabled")
     if source.startswith("arn:aws:sqs:"):
-        queue = acct.queue_exists(source)
+        queue = lam.queue_exists(source)
         if queue is None:
             raise InvalidParameterValueException(
                 "Error occurred while ReceiveMessage. SQS Error Code: "
@@ -260,46 +260,46 @@ def create_event_source_mapping(
                 "queue does not exist for this wsdl version."
             )
         kind, fifo = "sqs", queue.fifo
-        acct.check_visibility(source, fn.timeout)
+        lam.check_visibility(source, fn.timeout)
     elif source.startswith("arn:aws:kinesis:"):
-        if acct.stream_exists(source, now) is None:
+        if lam.stream_exists(source, now) is None:
             raise InvalidParameterValueException(f"Stream not found: {source}")
         kind, fifo = "kinesis", False
     else:
         raise InvalidParameterValueException(
             f"Unsupported event source: {source}. msgsim maps SQS queues and Kinesis streams."
         )
-    opts = _mapping_options(acct, p, kind, fifo, None, now)
-    for mapping in acct.mappings.values():
+    opts = _mapping_options(lam, p, kind, fifo, None, now)
+    for mapping in lam.mappings.values():
         if mapping.source_arn == source and mapping.function is fn and not mapping.gone:
             raise ResourceConflictException(
                 f"An event source mapping with {kind.upper() if kind == 'sqs' else 'Kinesis'} "
                 f'arn (" {source} ") and function (" {fn.name} ") already exists. Please '
                 f"update or delete the existing mapping with UUID {mapping.uuid}"
             )
-    uuid = uuid4_from(acct.rng)
+    uuid = uuid4_from(lam.rng)
     mapping = EventSourceMapping(
         uuid=uuid,
-        arn=f"arn:aws:lambda:{acct.region}:{acct.account_id}:event-source-mapping:{uuid}",
+        arn=f"arn:aws:lambda:{lam.region}:{lam.account_id}:event-source-mapping:{uuid}",
         kind=kind,
         source_arn=source,
         function=fn,
         options=opts,
         enabled=True if enabled is None else enabled,
         now=now,
-        delay=acct.options.mapping_delay,
-        last_modified=acct.epoch.wall(now),
+        delay=lam.options.mapping_delay,
+        last_modified=lam.epoch.wall(now),
     )
-    acct.mappings[uuid] = mapping
-    acct.new_mappings.append(mapping)
+    lam.mappings[uuid] = mapping
+    lam.new_mappings.append(mapping)
     return mapping.describe(now)
 
 
-def _mapping(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> EventSourceMapping:
+def _mapping(lam: LambdaState, p: Mapping[str, Any], now: float) -> EventSourceMapping:
     uuid = p.get("UUID")
     if type(uuid) is not str or not uuid:
         raise ValidationException("The request must contain the parameter UUID.")
-    mapping = acct.mappings.get(uuid)
+    mapping = lam.mappings.get(uuid)
     if mapping is not None:
         mapping.advance(now)
     if mapping is None or mapping.gone:
@@ -311,7 +311,7 @@ def _mapping(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> EventSour
 
 
 def update_event_source_mapping(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     check_known(
         p,
@@ -320,43 +320,41 @@ def update_event_source_mapping(
         "UpdateEventSourceMapping",
         ValidationException,
     )
-    mapping = _mapping(acct, p, now)
+    mapping = _mapping(lam, p, now)
     fn = mapping.function
     if "FunctionName" in p:
-        fn = acct.named_function(p)
+        fn = lam.named_function(p)
     fifo = False
     if mapping.kind == "sqs":
-        queue = acct.queue_exists(mapping.source_arn)
+        queue = lam.queue_exists(mapping.source_arn)
         fifo = bool(queue is not None and queue.fifo)
         if fn is not mapping.function:
-            acct.check_visibility(mapping.source_arn, fn.timeout)
-    opts = _mapping_options(acct, p, mapping.kind, fifo, mapping.options, now)
+            lam.check_visibility(mapping.source_arn, fn.timeout)
+    opts = _mapping_options(lam, p, mapping.kind, fifo, mapping.options, now)
     enabled = boolean(p, "Enabled", "enabled")
-    mapping.update(fn, opts, enabled, now, acct.epoch.wall(now))
+    mapping.update(fn, opts, enabled, now, lam.epoch.wall(now))
     return mapping.describe(now)
 
 
 def delete_event_source_mapping(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     check_known(p, frozenset({"UUID"}), "DeleteEventSourceMapping", ValidationException)
-    mapping = _mapping(acct, p, now)
+    mapping = _mapping(lam, p, now)
     mapping.delete(now)
     out = mapping.describe(now)
     if mapping.gone:
-        acct.mappings.pop(mapping.uuid, None)
+        lam.mappings.pop(mapping.uuid, None)
     return out
 
 
-def get_event_source_mapping(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
-) -> dict[str, Any]:
+def get_event_source_mapping(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(p, frozenset({"UUID"}), "GetEventSourceMapping", ValidationException)
-    return _mapping(acct, p, now).describe(now)
+    return _mapping(lam, p, now).describe(now)
 
 
 def list_event_source_mappings(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
+    lam: LambdaState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     check_known(
         p,
@@ -365,14 +363,14 @@ def list_event_source_mappings(
         ValidationException,
     )
     source = string(p, "EventSourceArn", "eventSourceArn")
-    fn = acct.named_function(p) if p.get("FunctionName") is not None else None
+    fn = lam.named_function(p) if p.get("FunctionName") is not None else None
     max_items = integer(p, "MaxItems", "maxItems", 1, 10_000) or 100
     marker = string(p, "Marker", "marker")
     chosen = []
-    for mapping in list(acct.mappings.values()):
+    for mapping in list(lam.mappings.values()):
         mapping.advance(now)
         if mapping.gone:
-            acct.mappings.pop(mapping.uuid, None)
+            lam.mappings.pop(mapping.uuid, None)
             continue
         if source is not None and mapping.source_arn != source:
             continue

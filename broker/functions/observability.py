@@ -11,25 +11,23 @@ from typing import Any
 
 from ..errors import ValidationException
 from ..params import check_known
-from .account import LambdaAccount
 from .shapes import integer
+from .state import LambdaState
 
 
-def get_function_metrics(acct: LambdaAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def get_function_metrics(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """A function's counters, and the iterator age of its Kinesis mappings."""
     check_known(p, frozenset({"FunctionName"}), "GetFunctionMetrics", ValidationException)
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     out = {"FunctionName": fn.name, "Metrics": fn.metrics.as_dict()}
-    out["Metrics"]["AsyncEventsQueued"] = acct.async_queue.count(fn)
+    out["Metrics"]["AsyncEventsQueued"] = lam.async_queue.count(fn)
     out["EventSourceMappings"] = [
-        m.metrics(now) for m in acct.mappings.values() if m.function is fn and not m.gone
+        m.metrics(now) for m in lam.mappings.values() if m.function is fn and not m.gone
     ]
     return out
 
 
-def list_function_invocations(
-    acct: LambdaAccount, p: Mapping[str, Any], now: float
-) -> dict[str, Any]:
+def list_function_invocations(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """The function's most recent invocations (up to 100), oldest first, each with its request
     id, outcome and captured log output."""
     check_known(
@@ -38,7 +36,7 @@ def list_function_invocations(
         "ListFunctionInvocations",
         ValidationException,
     )
-    fn = acct.named_function(p)
+    fn = lam.named_function(p)
     max_items = integer(p, "MaxItems", "maxItems", 1, 100) or 100
     recent = list(fn.recent)[-max_items:]
     return {"Invocations": [r.describe() for r in recent]}

@@ -29,7 +29,6 @@ import trio
 
 from ..errors import BrokerError
 from ..ids import uuid4_from
-from .account import Delivery
 from .async_events import finish_event, invoke_event, start_due
 from .capture import Capture, current_capture, install_capture, uninstall_capture
 from .context import LambdaContext
@@ -43,6 +42,7 @@ from .outcome import FUNCTION_ERROR, THROTTLED, Outcome
 from .polling import MappingWatch
 from .service import LambdaService
 from .sqs_poller import SqsForMappings, SqsPoller
+from .state import Delivery
 from .workers import Worker, WorkerLost, WorkerPool, outcome_from_reply
 
 log = logging.getLogger("msgsim.functions")

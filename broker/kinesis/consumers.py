@@ -22,9 +22,9 @@ from ..errors import (
     ValidationException,
 )
 from ..params import check_known
-from .account import KinesisAccount
 from .fanout import ShardFeed, Subscribe
 from .records import iterator_position
+from .state import KinesisState
 from .stream import ACTIVE, CREATING, DELETING, Consumer, Stream, utc_from_ms
 from .tokens import make_token, read_token
 from .validate import (
@@ -44,7 +44,7 @@ _CONSUMER_ARN_RE = re.compile(
 )
 
 
-def _consumer(k: KinesisAccount, p: Mapping[str, Any], now: float) -> tuple[Stream, Consumer]:
+def _consumer(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> tuple[Stream, Consumer]:
     """The consumer named by ConsumerARN, or by StreamARN and ConsumerName."""
     carn = string(p, "ConsumerARN", required=False)
     name = consumer_name(p, required=False)
@@ -58,7 +58,7 @@ def _consumer(k: KinesisAccount, p: Mapping[str, Any], now: float) -> tuple[Stre
                 "^(arn):aws.*:kinesis:.*:\\d{12}:.*stream\\/[a-zA-Z0-9_.-]+\\/consumer\\/"
                 "[a-zA-Z0-9_.-]+:[0-9]+",
             )
-        stream = k.stream({"StreamARN": m.group(1)}, now)
+        stream = kinesis.stream({"StreamARN": m.group(1)}, now)
         consumer = stream.consumers.get(m.group(2))
         if consumer is None or consumer.arn != carn:
             raise ResourceNotFoundException(f"Consumer {carn} not found.")
@@ -67,14 +67,16 @@ def _consumer(k: KinesisAccount, p: Mapping[str, Any], now: float) -> tuple[Stre
         raise InvalidArgumentException(
             "Either ConsumerARN, or both StreamARN and ConsumerName, must be provided."
         )
-    stream = k.stream({"StreamARN": p["StreamARN"]}, now)
+    stream = kinesis.stream({"StreamARN": p["StreamARN"]}, now)
     consumer = stream.consumers.get(name)
     if consumer is None:
         raise ResourceNotFoundException(f"Consumer {name} under stream {stream.arn} not found.")
     return stream, consumer
 
 
-def register_stream_consumer(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def register_stream_consumer(
+    kinesis: KinesisState, p: Mapping[str, Any], now: float
+) -> dict[str, Any]:
     """An enhanced fan-out consumer: CREATING for ``consumer_delay``, then ACTIVE; at most 20
     per stream."""
     check_known(
@@ -88,9 +90,9 @@ def register_stream_consumer(k: KinesisAccount, p: Mapping[str, Any], now: float
     name = consumer_name(p, required=True)
     assert name is not None
     merged_tags(p.get("Tags"), {}, "tags")
-    stream = k.stream({"StreamARN": p["StreamARN"]}, now)
+    stream = kinesis.stream({"StreamARN": p["StreamARN"]}, now)
     if not stream.readable:
-        k.must_be_active(stream)
+        kinesis.must_be_active(stream)
     if name in stream.consumers:
         raise ResourceInUseException(f"Consumer {name} under stream {stream.arn} already exists.")
     creating = sum(1 for c in stream.consumers.values() if c.status is CREATING)
@@ -105,19 +107,19 @@ def register_stream_consumer(k: KinesisAccount, p: Mapping[str, Any], now: float
             f"the limit is {limits.KINESIS_CONSUMERS_PER_STREAM}."
         )
     # Consumer ARNs carry the creation time in whole seconds.
-    consumer = Consumer(name, stream.arn, utc_from_ms(k.ms(now) // 1000 * 1000))
+    consumer = Consumer(name, stream.arn, utc_from_ms(kinesis.ms(now) // 1000 * 1000))
     stream.consumers[name] = consumer
 
     def ready(at: float) -> None:
         if consumer.status is CREATING:
             consumer.fire("created")
 
-    stream.schedule(now + k.options.consumer_delay, ready)
+    stream.schedule(now + kinesis.options.consumer_delay, ready)
     return {"Consumer": consumer.describe()}
 
 
 def deregister_stream_consumer(
-    k: KinesisAccount, p: Mapping[str, Any], now: float
+    kinesis: KinesisState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     check_known(
         p,
@@ -125,24 +127,26 @@ def deregister_stream_consumer(
         "DeregisterStreamConsumer",
         ValidationException,
     )
-    stream, consumer = _consumer(k, p, now)
+    stream, consumer = _consumer(kinesis, p, now)
     if consumer.status is DELETING:
         raise ResourceInUseException(f"Consumer {consumer.arn} is already being deleted.")
     consumer.fire("delete")
     for _, feed in consumer.subscriptions.values():
         if not feed.done:
-            k.touched.add(feed.key)
+            kinesis.touched.add(feed.key)
 
     def gone(at: float) -> None:
         consumer.fire("deleted")
         if stream.consumers.get(consumer.name) is consumer:
             del stream.consumers[consumer.name]
 
-    stream.schedule(now + k.options.consumer_delay, gone)
+    stream.schedule(now + kinesis.options.consumer_delay, gone)
     return {}
 
 
-def list_stream_consumers(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def list_stream_consumers(
+    kinesis: KinesisState, p: Mapping[str, Any], now: float
+) -> dict[str, Any]:
     check_known(
         p,
         frozenset({"StreamARN", "NextToken", "MaxResults", "StreamCreationTimestamp"}),
@@ -154,7 +158,7 @@ def list_stream_consumers(k: KinesisAccount, p: Mapping[str, Any], now: float) -
     limit = integer(p, "MaxResults", 1, 10_000) or 100
     token = next_token(p)
     timestamp(p, "StreamCreationTimestamp")
-    stream = k.stream({"StreamARN": p["StreamARN"]}, now)
+    stream = kinesis.stream({"StreamARN": p["StreamARN"]}, now)
     after = ""
     if token is not None:
         parts = read_token(token, 4, ints=(1, 3))
@@ -171,20 +175,22 @@ def list_stream_consumers(k: KinesisAccount, p: Mapping[str, Any], now: float) -
     return out
 
 
-def describe_stream_consumer(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def describe_stream_consumer(
+    kinesis: KinesisState, p: Mapping[str, Any], now: float
+) -> dict[str, Any]:
     check_known(
         p,
         frozenset({"StreamARN", "ConsumerName", "ConsumerARN"}),
         "DescribeStreamConsumer",
         ValidationException,
     )
-    stream, consumer = _consumer(k, p, now)
+    stream, consumer = _consumer(kinesis, p, now)
     desc = consumer.describe()
     desc["StreamARN"] = stream.arn
     return {"ConsumerDescription": desc}
 
 
-def subscribe_to_shard(k: KinesisAccount, p: Mapping[str, Any], now: float) -> Subscribe:
+def subscribe_to_shard(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> Subscribe:
     """Push a shard's records to an ACTIVE consumer for 5 minutes (see
     :mod:`msgsim.broker.kinesis.fanout`). The same consumer and shard again within 5 s is
     refused with ResourceInUseException; later, the new subscription takes over."""
@@ -208,17 +214,17 @@ def subscribe_to_shard(k: KinesisAccount, p: Mapping[str, Any], now: float) -> S
         "StartingPosition",
         ValidationException,
     )
-    stream, consumer = _consumer(k, {"ConsumerARN": p["ConsumerARN"]}, now)
+    stream, consumer = _consumer(kinesis, {"ConsumerARN": p["ConsumerARN"]}, now)
     if consumer.status is not ACTIVE:
         raise ResourceInUseException(
             f"Consumer {consumer.arn} is not ACTIVE, instead in state {consumer.status}."
         )
     if not stream.readable:
-        raise k.not_found(stream.name)
-    shard = k.shard(stream, sid)  # type: ignore[arg-type]
+        raise kinesis.not_found(stream.name)
+    shard = kinesis.shard(stream, sid)  # type: ignore[arg-type]
     shard.trim(now - stream.retention)
     pos = iterator_position(
-        k,
+        kinesis,
         stream,
         shard,
         start.get("Type"),
@@ -237,7 +243,7 @@ def subscribe_to_shard(k: KinesisAccount, p: Mapping[str, Any], now: float) -> S
             )
         if not old.done:
             old.taken_over = True
-            k.touched.add(old.key)
-    feed = ShardFeed(k, stream, consumer, shard, pos, now)
+            kinesis.touched.add(old.key)
+    feed = ShardFeed(kinesis, stream, consumer, shard, pos, now)
     consumer.subscriptions[shard.id] = (now, feed)
     return Subscribe(feed)

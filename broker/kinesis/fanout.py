@@ -21,8 +21,8 @@ from ..errors import ResourceInUseException, ResourceNotFoundException
 from .stream import ACTIVE
 
 if TYPE_CHECKING:
-    from .account import KinesisAccount
     from .shard import Shard
+    from .state import KinesisState
     from .stream import Consumer, Stream
 
 #: msgsim's choice: how long a caught-up subscriber waits before an empty event.
@@ -43,14 +43,14 @@ class ShardFeed:
 
     def __init__(
         self,
-        account: KinesisAccount,
+        kinesis: KinesisState,
         stream: Stream,
         consumer: Consumer,
         shard: Shard,
         pos: int,
         now: float,
     ) -> None:
-        self._account = account
+        self._kinesis = kinesis
         self._stream = stream
         self._consumer = consumer
         self.shard = shard
@@ -92,10 +92,10 @@ class ShardFeed:
         if now >= self.deadline:
             self.close()
             return None
-        account, stream, shard = self._account, self._stream, self.shard
+        kinesis, stream, shard = self._kinesis, self._stream, self.shard
         stream.advance(now)
         if (
-            account.by_incarnation.get(stream.incarnation) is not stream
+            kinesis.by_incarnation.get(stream.incarnation) is not stream
             or not stream.readable
             or stream.consumers.get(self._consumer.name) is not self._consumer
             or self._consumer.status is not ACTIVE
@@ -104,10 +104,10 @@ class ShardFeed:
             self.close()
             raise ResourceNotFoundException(
                 f"Consumer {self._consumer.arn} or shard {shard.id} of stream {stream.name} "
-                f"under account {account.account_id} no longer exists."
+                f"under account {kinesis.account_id} no longer exists."
             )
         shard.trim(now - stream.retention)
-        enforce = account.options.enforce_throughput
+        enforce = kinesis.options.enforce_throughput
         if enforce:
             dt = now - self._budget_t
             self._budget = min(0.0, self._budget + dt * limits.KINESIS_EFO_BYTES_PER_SECOND)
@@ -131,11 +131,11 @@ class ShardFeed:
         event: dict[str, Any] = {
             "Records": records,
             "ContinuationSequenceNumber": shard.seq_before(pos),
-            "MillisBehindLatest": account.millis_behind(shard, pos, now),
+            "MillisBehindLatest": kinesis.millis_behind(shard, pos, now),
         }
         if not shard.is_open and pos >= shard.end_pos:
             # The shard's end: ChildShards and no continuation point (how KCL and others tell).
             event["ContinuationSequenceNumber"] = None
-            event["ChildShards"] = account.child_shards(stream, shard)
+            event["ChildShards"] = kinesis.child_shards(stream, shard)
             self.close()
         return {"SubscribeToShardEvent": event}

@@ -28,8 +28,8 @@ from ..errors import (
     ValidationException,
 )
 from ..params import check_known
-from .account import KinesisAccount
 from .shard import SEQ_BASE, SEQ_MAX, Shard, seq_shard_index
+from .state import KinesisState
 from .stream import Stream, hash_key, utc_from_ms
 from .tokens import ITERATOR_MAX_LEN, make_token, read_token
 from .validate import (
@@ -71,7 +71,7 @@ def _record_size(data: bytes, key: str, stream: Stream, i: int | None) -> int:
     return size
 
 
-def put_record(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def put_record(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """One record to the shard owning MD5(PartitionKey) (or ExplicitHashKey). With
     SequenceNumberForOrdering the new record's sequence number is greater than it."""
     if not p.keys() <= _PUT_RECORD_KEYS:
@@ -83,20 +83,20 @@ def put_record(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str,
     if ordering is not None:
         raw = ordering
         ordering = sequence_number(ordering, "sequenceNumberForOrdering")
-    stream = k.stream(p, now, live=True)
+    stream = kinesis.stream(p, now, live=True)
     # A number beyond any this stream has minted cannot be an earlier record's; refusing it
     # keeps every number a later put may be asked to exceed within reach.
     if ordering is not None and ordering > max(s.last_seq for s in stream.shards.values()):
         raise InvalidArgumentException(
             f"SequenceNumberForOrdering {raw} is not a sequence number of stream "
-            f"{stream.name} under account {k.account_id}."
+            f"{stream.name} under account {kinesis.account_id}."
         )
     size = _record_size(data, key, stream, None)
     shard = stream.route(hash_key(key) if explicit is None else explicit)
     shard.trim(now - stream.retention)
-    if k.options.enforce_throughput and not shard.admit_write(size, now):
-        raise ProvisionedThroughputExceededException(k.throttle_message(stream, shard))
-    ms = k.ms(now)
+    if kinesis.options.enforce_throughput and not shard.admit_write(size, now):
+        raise ProvisionedThroughputExceededException(kinesis.throttle_message(stream, shard))
+    ms = kinesis.ms(now)
     seq = shard.next_seq(ms, ordering)
     shard.records.append(
         {
@@ -110,11 +110,11 @@ def put_record(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str,
     cum.append(cum[-1] + size)
     shard.note_batch(now)
     if shard.subscribers:
-        k.touched.add(shard)
+        kinesis.touched.add(shard)
     return {"ShardId": shard.id, "SequenceNumber": seq, "EncryptionType": "NONE"}
 
 
-def put_records(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def put_records(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """Up to 500 records (5 MiB in all). Each succeeds or fails on its own: a shard over its
     write budget fails just the records sent to it, with ErrorCode
     ProvisionedThroughputExceededException; the result list lines up with the request."""
@@ -137,7 +137,7 @@ def put_records(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
             if n
             else "Member must have length greater than or equal to 1",
         )
-    stream = k.stream(p, now, live=True)
+    stream = kinesis.stream(p, now, live=True)
     # Check every record before any is written: a bad one rejects the whole request.
     checked: list[tuple[bytes, str, int, int]] = []
     total = 0
@@ -176,9 +176,9 @@ def put_records(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
             f"Records total {total} bytes; a PutRecords request may carry at most "
             f"{request_max} bytes."
         )
-    ms = k.ms(now)
+    ms = kinesis.ms(now)
     arrival = utc_from_ms(ms)
-    enforce = k.options.enforce_throughput
+    enforce = kinesis.options.enforce_throughput
     cutoff = now - stream.retention
     open_ = stream.open
     starts = [sh.start_key for sh in open_]
@@ -206,7 +206,7 @@ def put_records(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
             append(
                 {
                     "ErrorCode": "ProvisionedThroughputExceededException",
-                    "ErrorMessage": k.throttle_message(stream, shard),
+                    "ErrorMessage": kinesis.throttle_message(stream, shard),
                 }
             )
             continue
@@ -226,13 +226,13 @@ def put_records(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
     for shard, b in batches.items():
         shard.end_batch(b[0], b[1], now)
         if shard.subscribers:
-            k.touched.add(shard)
+            kinesis.touched.add(shard)
     return {"FailedRecordCount": failed, "Records": results, "EncryptionType": "NONE"}
 
 
 # ---------------------------------------------------------------------- reads
 def iterator_position(
-    k: KinesisAccount,
+    kinesis: KinesisState,
     stream: Stream,
     shard: Shard,
     kind: Any,
@@ -266,7 +266,7 @@ def iterator_position(
     if not SEQ_BASE <= seq < SEQ_MAX:
         raise InvalidArgumentException(
             f"{seq_field} {seq_value} used in GetShardIterator on shard {shard.id} in stream "
-            f"{stream.name} under account {k.account_id} is invalid."
+            f"{stream.name} under account {kinesis.account_id} is invalid."
         )
     if seq_shard_index(seq) != shard.index:
         raise InvalidArgumentException(
@@ -280,7 +280,7 @@ def _iterator(stream: Stream, shard: Shard, pos: int, now: float) -> str:
     return make_token("it", stream.incarnation, shard.index, pos, int(now * 1e6))
 
 
-def get_shard_iterator(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def get_shard_iterator(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """An iterator at TRIM_HORIZON, LATEST, AT/AFTER_SEQUENCE_NUMBER or AT_TIMESTAMP; it
     expires 5 minutes after it is issued."""
     check_known(
@@ -293,11 +293,11 @@ def get_shard_iterator(k: KinesisAccount, p: Mapping[str, Any], now: float) -> d
     kind = p.get("ShardIteratorType")
     if kind is None:
         raise invalid("shardIteratorType", None, "Member must not be null")
-    stream = k.stream(p, now, live=True)
-    shard = k.shard(stream, sid)  # type: ignore[arg-type]
+    stream = kinesis.stream(p, now, live=True)
+    shard = kinesis.shard(stream, sid)  # type: ignore[arg-type]
     shard.trim(now - stream.retention)
     pos = iterator_position(
-        k,
+        kinesis,
         stream,
         shard,
         kind,
@@ -309,7 +309,7 @@ def get_shard_iterator(k: KinesisAccount, p: Mapping[str, Any], now: float) -> d
     return {"ShardIterator": _iterator(stream, shard, pos, now)}
 
 
-def get_records(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def get_records(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """Up to Limit (10,000) records and 10 MiB from the iterator's position, a
     NextShardIterator (none once a closed shard is read to its end, which also returns
     ChildShards) and MillisBehindLatest. O(log n + k) for k records."""
@@ -328,7 +328,7 @@ def get_records(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
         raise InvalidArgumentException(f"Invalid ShardIterator: {token}")
     _, inc, index, pos_s, issued_s = parts
     issued = int(issued_s) / 1e6
-    stream = k.by_incarnation.get(int(inc))
+    stream = kinesis.by_incarnation.get(int(inc))
     if stream is not None:
         stream.advance(now)
     if stream is None or not stream.readable:
@@ -345,7 +345,7 @@ def get_records(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
     if now - issued > limits.KINESIS_ITERATOR_TTL:
         raise ExpiredIteratorException(
             f"Iterator expired. The iterator was created at time "
-            f"{k.ms(issued)} while right now it is {k.ms(now)} which is further "
+            f"{kinesis.ms(issued)} while right now it is {kinesis.ms(now)} which is further "
             f"in the future than the tolerated delay of "
             f"{limits.KINESIS_ITERATOR_TTL * 1000} milliseconds."
         )
@@ -353,10 +353,10 @@ def get_records(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
     if shard is None:
         raise ResourceNotFoundException(
             f"Shard shardId-{int(index):012d} in stream {stream.name} under account "
-            f"{k.account_id} does not exist"
+            f"{kinesis.account_id} does not exist"
         )
-    if k.options.enforce_throughput and not shard.admit_read(now):
-        raise ProvisionedThroughputExceededException(k.throttle_message(stream, shard))
+    if kinesis.options.enforce_throughput and not shard.admit_read(now):
+        raise ProvisionedThroughputExceededException(kinesis.throttle_message(stream, shard))
     shard.trim(now - stream.retention)
     records, pos, nbytes = shard.read(int(pos_s), limit, limits.KINESIS_GET_RECORDS_MAX_BYTES)
     if nbytes:
@@ -364,8 +364,8 @@ def get_records(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
     out: dict[str, Any] = {"Records": records}
     if not shard.is_open and pos >= shard.end_pos:
         out["MillisBehindLatest"] = 0
-        out["ChildShards"] = k.child_shards(stream, shard)
+        out["ChildShards"] = kinesis.child_shards(stream, shard)
     else:
         out["NextShardIterator"] = _iterator(stream, shard, pos, now)
-        out["MillisBehindLatest"] = k.millis_behind(shard, pos, now)
+        out["MillisBehindLatest"] = kinesis.millis_behind(shard, pos, now)
     return out

@@ -15,21 +15,21 @@ from typing import Any
 from .. import limits
 from ..errors import InvalidArgumentException, LimitExceededException, ValidationException
 from ..params import check_known
-from .account import KinesisAccount
+from .state import KinesisState
 from .stream import ON_DEMAND, Stream
 from .validate import STREAM_KEYS, explicit_hash, integer, invalid, shard_id_member, string
 
 
-def _reshardable(k: KinesisAccount, stream: Stream, op: str) -> None:
-    k.must_be_active(stream)
+def _reshardable(kinesis: KinesisState, stream: Stream, op: str) -> None:
+    kinesis.must_be_active(stream)
     if stream.mode == ON_DEMAND:
         raise ValidationException(
             f"{op} is not supported for stream {stream.name} under account "
-            f"{k.account_id} because it is in ON_DEMAND mode."
+            f"{kinesis.account_id} because it is in ON_DEMAND mode."
         )
 
 
-def split_shard(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def split_shard(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """Close ShardToSplit and give its range to two children split at NewStartingHashKey."""
     check_known(
         p,
@@ -40,28 +40,28 @@ def split_shard(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
     sid = shard_id_member(p, "ShardToSplit")
     raw = string(p, "NewStartingHashKey")
     new_start = explicit_hash(raw, "newStartingHashKey")
-    stream = k.stream(p, now)
-    _reshardable(k, stream, "SplitShard")
-    shard = k.shard(stream, sid)  # type: ignore[arg-type]
+    stream = kinesis.stream(p, now)
+    _reshardable(kinesis, stream, "SplitShard")
+    shard = kinesis.shard(stream, sid)  # type: ignore[arg-type]
     if not shard.is_open:
         raise InvalidArgumentException(
-            f"Shard {shard.id} in stream {stream.name} under account {k.account_id} has "
+            f"Shard {shard.id} in stream {stream.name} under account {kinesis.account_id} has "
             "already been merged or split, and thus is not eligible for splitting."
         )
     assert new_start is not None
     if not shard.start_key < new_start <= shard.end_key:
         raise InvalidArgumentException(
             f"NewStartingHashKey {raw} used in SplitShard() on shard {shard.id} in stream "
-            f"{stream.name} under account {k.account_id} is not both greater than one "
+            f"{stream.name} under account {kinesis.account_id} is not both greater than one "
             f"plus the shard's StartingHashKey {shard.start_key} and less than the shard's "
             f"EndingHashKey {shard.end_key}."
         )
-    k.check_shard_quota(1, now)
-    k.start_update(stream, now, lambda at: stream.split(shard, new_start, at))
+    kinesis.check_shard_quota(1, now)
+    kinesis.start_update(stream, now, lambda at: stream.split(shard, new_start, at))
     return {}
 
 
-def merge_shards(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def merge_shards(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """Close two adjacent open shards and give their union to one child."""
     check_known(
         p,
@@ -71,26 +71,26 @@ def merge_shards(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[st
     )
     sid = shard_id_member(p, "ShardToMerge")
     aid = shard_id_member(p, "AdjacentShardToMerge")
-    stream = k.stream(p, now)
-    _reshardable(k, stream, "MergeShards")
-    shard = k.shard(stream, sid)  # type: ignore[arg-type]
-    adjacent = k.shard(stream, aid)  # type: ignore[arg-type]
+    stream = kinesis.stream(p, now)
+    _reshardable(kinesis, stream, "MergeShards")
+    shard = kinesis.shard(stream, sid)  # type: ignore[arg-type]
+    adjacent = kinesis.shard(stream, aid)  # type: ignore[arg-type]
     for s in (shard, adjacent):
         if not s.is_open:
             raise InvalidArgumentException(
-                f"Shard {s.id} in stream {stream.name} under account {k.account_id} has "
+                f"Shard {s.id} in stream {stream.name} under account {kinesis.account_id} has "
                 "already been merged or split, and thus is not eligible for merging."
             )
     if not (shard.end_key + 1 == adjacent.start_key or adjacent.end_key + 1 == shard.start_key):
         raise InvalidArgumentException(
             f"Shards {shard.id} and {adjacent.id} in stream {stream.name} under account "
-            f"{k.account_id} are not an adjacent pair of shards eligible for merging."
+            f"{kinesis.account_id} are not an adjacent pair of shards eligible for merging."
         )
-    k.start_update(stream, now, lambda at: stream.merge(shard, adjacent, at))
+    kinesis.start_update(stream, now, lambda at: stream.merge(shard, adjacent, at))
     return {}
 
 
-def update_shard_count(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def update_shard_count(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """Reshard uniformly to TargetShardCount (UNIFORM_SCALING): at most double, at least half
     the open shards, at most 10 times in a rolling 24 hours."""
     check_known(
@@ -105,8 +105,8 @@ def update_shard_count(k: KinesisAccount, p: Mapping[str, Any], now: float) -> d
         raise invalid(
             "scalingType", scaling, "Member must satisfy enum value set: [UNIFORM_SCALING]"
         )
-    stream = k.stream(p, now)
-    _reshardable(k, stream, "UpdateShardCount")
+    stream = kinesis.stream(p, now)
+    _reshardable(kinesis, stream, "UpdateShardCount")
     assert target is not None
     current = stream.open_count
     if target > 2 * current:
@@ -124,13 +124,13 @@ def update_shard_count(k: KinesisAccount, p: Mapping[str, Any], now: float) -> d
         window.popleft()
     if len(window) >= limits.KINESIS_UPDATE_SHARD_COUNT_PER_DAY:
         raise LimitExceededException(
-            f"Stream {stream.name} under account {k.account_id} has already been "
+            f"Stream {stream.name} under account {kinesis.account_id} has already been "
             f"rescaled {len(window)} times in the last 24 hours."
         )
     if target > current:
-        k.check_shard_quota(target - current, now)
+        kinesis.check_shard_quota(target - current, now)
     window.append(now)
-    k.start_update(stream, now, lambda at: stream.rescale(target, at))
+    kinesis.start_update(stream, now, lambda at: stream.rescale(target, at))
     return {
         "StreamName": stream.name,
         "CurrentShardCount": current,

@@ -24,8 +24,8 @@ from ..errors import (
     ValidationException,
 )
 from ..params import check_known
-from .account import KinesisAccount
 from .shard import Shard
+from .state import KinesisState
 from .stream import CREATING, DELETING, ON_DEMAND, PROVISIONED, Stream
 from .tokens import make_token, read_token
 from .validate import (
@@ -63,7 +63,7 @@ _CREATE_KEYS = frozenset(
 
 
 # ---------------------------------------------------------------------- create, delete
-def create_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def create_stream(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """A new stream, CREATING until ``create_delay`` has passed, then ACTIVE. PROVISIONED
     takes ShardCount; ON_DEMAND starts with 4 shards (4 MiB/s of writes) as AWS's does."""
     check_known(p, _CREATE_KEYS, "CreateStream", ValidationException)
@@ -81,31 +81,33 @@ def create_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[s
     tags = merged_tags(p.get("Tags"), {}, "tags")
     if mode == ON_DEMAND:
         shard_count = limits.KINESIS_ON_DEMAND_INITIAL_SHARDS
-        on_demand = sum(1 for s in k.live_streams(now) if s.mode == ON_DEMAND)
-        if on_demand >= k.options.on_demand_stream_limit:
+        on_demand = sum(1 for s in kinesis.live_streams(now) if s.mode == ON_DEMAND)
+        if on_demand >= kinesis.options.on_demand_stream_limit:
             raise LimitExceededException(
-                f"Account {k.account_id} already has {on_demand} ON_DEMAND streams; the "
-                f"limit is {k.options.on_demand_stream_limit}."
+                f"Account {kinesis.account_id} already has {on_demand} ON_DEMAND streams; the "
+                f"limit is {kinesis.options.on_demand_stream_limit}."
             )
     elif shard_count is None:
         raise InvalidArgumentException("ShardCount is required for a PROVISIONED stream.")
-    if k.lookup(name, now) is not None:
-        raise ResourceInUseException(f"Stream {name} under account {k.account_id} already exists.")
-    k.check_shard_quota(shard_count, now)
+    if kinesis.lookup(name, now) is not None:
+        raise ResourceInUseException(
+            f"Stream {name} under account {kinesis.account_id} already exists."
+        )
+    kinesis.check_shard_quota(shard_count, now)
     stream = Stream(
         name=name,
-        arn=k.arn(name),
-        incarnation=k.next_incarnation(),
+        arn=kinesis.arn(name),
+        incarnation=kinesis.next_incarnation(),
         mode=mode,
         shard_count=shard_count,
         now=now,
-        epoch=k.epoch,
-        ready_at=now + k.options.create_delay,
+        epoch=kinesis.epoch,
+        ready_at=now + kinesis.options.create_delay,
         max_record_kib=kib or limits.KINESIS_MAX_RECORD_SIZE_KIB_DEFAULT,
         tags=tags,
     )
-    k.streams[name] = stream
-    k.by_incarnation[stream.incarnation] = stream
+    kinesis.streams[name] = stream
+    kinesis.by_incarnation[stream.incarnation] = stream
     return {}
 
 
@@ -129,7 +131,7 @@ def stream_mode(p: Mapping[str, Any], *, required: bool = False) -> str:
     return mode
 
 
-def delete_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def delete_stream(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """DELETING for ``delete_delay``, then gone. A stream with registered consumers is only
     deleted with EnforceConsumerDeletion (AWS's ResourceInUseException otherwise)."""
     check_known(p, STREAM_KEYS | {"EnforceConsumerDeletion"}, "DeleteStream", ValidationException)
@@ -138,27 +140,27 @@ def delete_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[s
         enforce = False
     if type(enforce) is not bool:
         raise invalid("enforceConsumerDeletion", enforce, "Member must be a boolean")
-    stream = k.stream(p, now)
+    stream = kinesis.stream(p, now)
     if stream.status is DELETING:
-        raise k.not_found(stream.name)
+        raise kinesis.not_found(stream.name)
     if stream.status is CREATING:
-        k.must_be_active(stream)
+        kinesis.must_be_active(stream)
     if stream.consumers and not enforce:
         raise ResourceInUseException(
-            f"Stream {stream.name} under account {k.account_id} has registered "
+            f"Stream {stream.name} under account {kinesis.account_id} has registered "
             "consumers; delete them first or set EnforceConsumerDeletion."
         )
     stream.fire("delete")
     # Subscribers wake, find the stream gone and fail with ResourceNotFoundException.
-    k.touched.update(stream.shards.values())
+    kinesis.touched.update(stream.shards.values())
 
     def gone(at: float) -> None:
         stream.fire("deleted")
-        if k.streams.get(stream.name) is stream:
-            del k.streams[stream.name]
-        k.by_incarnation.pop(stream.incarnation, None)
+        if kinesis.streams.get(stream.name) is stream:
+            del kinesis.streams[stream.name]
+        kinesis.by_incarnation.pop(stream.incarnation, None)
 
-    stream.schedule(now + k.options.delete_delay, gone)
+    stream.schedule(now + kinesis.options.delete_delay, gone)
     return {}
 
 
@@ -181,7 +183,7 @@ def _visible_shards(stream: Stream) -> list[Shard]:
     return [] if stream.status is CREATING else list(stream.shards.values())
 
 
-def describe_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def describe_stream(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(
         p,
         STREAM_KEYS | {"Limit", "ExclusiveStartShardId"},
@@ -190,7 +192,7 @@ def describe_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict
     )
     limit = integer(p, "Limit", 1, 10_000) or 100
     after = shard_id_member(p, "ExclusiveStartShardId", required=False)
-    stream = k.stream(p, now)
+    stream = kinesis.stream(p, now)
     shards = _visible_shards(stream)
     if after is not None:
         shards = [s for s in shards if s.id > after]
@@ -200,9 +202,11 @@ def describe_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict
     return {"StreamDescription": desc}
 
 
-def describe_stream_summary(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def describe_stream_summary(
+    kinesis: KinesisState, p: Mapping[str, Any], now: float
+) -> dict[str, Any]:
     check_known(p, STREAM_KEYS, "DescribeStreamSummary", ValidationException)
-    stream = k.stream(p, now)
+    stream = kinesis.stream(p, now)
     desc = _summary_fields(stream)
     desc["OpenShardCount"] = 0 if stream.status is CREATING else stream.open_count
     desc["ConsumerCount"] = len(stream.consumers)
@@ -210,7 +214,7 @@ def describe_stream_summary(k: KinesisAccount, p: Mapping[str, Any], now: float)
     return {"StreamDescriptionSummary": desc}
 
 
-def list_streams(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def list_streams(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(
         p,
         frozenset({"Limit", "ExclusiveStartStreamName", "NextToken"}),
@@ -227,11 +231,11 @@ def list_streams(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[st
         if now - int(parts[2]) / 1e6 > limits.KINESIS_NEXT_TOKEN_TTL:
             raise ExpiredNextTokenException(f"NextToken has expired: {token}")
         start = parts[1]
-    names = sorted(s.name for s in k.live_streams(now))
+    names = sorted(s.name for s in kinesis.live_streams(now))
     if start is not None:
         names = [n for n in names if n > start]
     page = names[:limit]
-    streams = k.streams
+    streams = kinesis.streams
     out: dict[str, Any] = {
         "StreamNames": page,
         "HasMoreStreams": len(names) > limit,
@@ -251,7 +255,7 @@ def list_streams(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[st
     return out
 
 
-def list_shards(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def list_shards(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """Shards of a stream, filtered as ShardFilter says, paginated by NextToken (valid for
     300 s, and given without StreamName)."""
     check_known(
@@ -281,7 +285,7 @@ def list_shards(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
             raise InvalidArgumentException(f"Invalid NextToken: {token}")
         if now - int(parts[3]) / 1e6 > limits.KINESIS_NEXT_TOKEN_TTL:
             raise ExpiredNextTokenException(f"NextToken has expired: {token}")
-        stream = k.by_incarnation.get(int(parts[1]))
+        stream = kinesis.by_incarnation.get(int(parts[1]))
         if stream is None:
             raise ResourceNotFoundException("The stream this NextToken lists no longer exists.")
         stream.advance(now)
@@ -291,9 +295,9 @@ def list_shards(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str
         if kind and kind not in SHARD_FILTER_TYPES:
             raise InvalidArgumentException(f"Invalid NextToken: {token}")
     else:
-        stream = k.stream(p, now)
+        stream = kinesis.stream(p, now)
         kind, arg = _parse_filter(p.get("ShardFilter"))
-    shards = _filter_shards(k, stream, kind, arg, now)
+    shards = _filter_shards(kinesis, stream, kind, arg, now)
     if after:
         shards = [s for s in shards if s.id > after]
     page = shards[:limit]
@@ -336,7 +340,7 @@ def _parse_filter(spec: Any) -> tuple[str, str]:
 
 
 def _filter_shards(
-    k: KinesisAccount, stream: Stream, kind: str, arg: str, now: float
+    kinesis: KinesisState, stream: Stream, kind: str, arg: str, now: float
 ) -> list[Shard]:
     shards = _visible_shards(stream)
     if not kind or kind == "FROM_TRIM_HORIZON":
@@ -349,7 +353,7 @@ def _filter_shards(
         t = max(now - stream.retention, stream.created_at)
     else:
         try:
-            t = max(k.epoch.clock_at(float(arg)), stream.created_at)
+            t = max(kinesis.epoch.clock_at(float(arg)), stream.created_at)
         except ValueError:
             raise InvalidArgumentException("Invalid NextToken.") from None
     if kind == "FROM_TIMESTAMP":
@@ -359,12 +363,14 @@ def _filter_shards(
 
 
 # ---------------------------------------------------------------------- retention, capacity mode
-def _retention(k: KinesisAccount, p: Mapping[str, Any], now: float, op: str) -> tuple[Stream, int]:
+def _retention(
+    kinesis: KinesisState, p: Mapping[str, Any], now: float, op: str
+) -> tuple[Stream, int]:
     check_known(p, STREAM_KEYS | {"RetentionPeriodHours"}, op, ValidationException)
     hours = integer(p, "RetentionPeriodHours", 1, 8_760, required=True)
     assert hours is not None
-    stream = k.stream(p, now)
-    k.must_be_active(stream)
+    stream = kinesis.stream(p, now)
+    kinesis.must_be_active(stream)
     if hours < limits.KINESIS_RETENTION_HOURS_MIN:
         raise InvalidArgumentException(
             f"Minimum allowed retention period is {limits.KINESIS_RETENTION_HOURS_MIN} "
@@ -374,10 +380,10 @@ def _retention(k: KinesisAccount, p: Mapping[str, Any], now: float, op: str) -> 
 
 
 def increase_stream_retention_period(
-    k: KinesisAccount, p: Mapping[str, Any], now: float
+    kinesis: KinesisState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     """Longer retention (up to 8,760 h). Records already past the old period stay gone."""
-    stream, hours = _retention(k, p, now, "IncreaseStreamRetentionPeriod")
+    stream, hours = _retention(kinesis, p, now, "IncreaseStreamRetentionPeriod")
     if hours < stream.retention_hours:
         raise InvalidArgumentException(
             f"Requested retention period ({hours} hours) for stream {stream.name} can not be "
@@ -389,10 +395,10 @@ def increase_stream_retention_period(
 
 
 def decrease_stream_retention_period(
-    k: KinesisAccount, p: Mapping[str, Any], now: float
+    kinesis: KinesisState, p: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     """Shorter retention (down to 24 h); older records become inaccessible at once."""
-    stream, hours = _retention(k, p, now, "DecreaseStreamRetentionPeriod")
+    stream, hours = _retention(kinesis, p, now, "DecreaseStreamRetentionPeriod")
     if hours > stream.retention_hours:
         raise InvalidArgumentException(
             f"Requested retention period ({hours} hours) for stream {stream.name} can not be "
@@ -404,7 +410,7 @@ def decrease_stream_retention_period(
     return {}
 
 
-def update_stream_mode(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def update_stream_mode(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     """Switch between PROVISIONED and ON_DEMAND (StreamARN only; twice per 24 hours)."""
     check_known(
         p,
@@ -415,18 +421,18 @@ def update_stream_mode(k: KinesisAccount, p: Mapping[str, Any], now: float) -> d
     if p.get("StreamARN") is None:
         raise invalid("streamARN", None, "Member must not be null")
     mode = stream_mode(p, required=True)
-    stream = k.stream({"StreamARN": p["StreamARN"]}, now)
-    k.must_be_active(stream)
+    stream = kinesis.stream({"StreamARN": p["StreamARN"]}, now)
+    kinesis.must_be_active(stream)
     if mode == stream.mode:
         raise InvalidArgumentException(
-            f"Stream {stream.name} under account {k.account_id} is already in {mode} mode."
+            f"Stream {stream.name} under account {kinesis.account_id} is already in {mode} mode."
         )
     window = stream.mode_switches
     while window and window[0] <= now - 86_400:
         window.popleft()
     if len(window) >= limits.KINESIS_STREAM_MODE_SWITCHES_PER_DAY:
         raise LimitExceededException(
-            f"Stream {stream.name} under account {k.account_id} has already switched "
+            f"Stream {stream.name} under account {kinesis.account_id} has already switched "
             f"capacity mode {len(window)} times in the last 24 hours."
         )
     window.append(now)
@@ -434,24 +440,26 @@ def update_stream_mode(k: KinesisAccount, p: Mapping[str, Any], now: float) -> d
     def switch(at: float) -> None:
         stream.mode = mode
 
-    k.start_update(stream, now, switch)
+    kinesis.start_update(stream, now, switch)
     return {}
 
 
 # ---------------------------------------------------------------------- tags
-def add_tags_to_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def add_tags_to_stream(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(p, STREAM_KEYS | {"Tags"}, "AddTagsToStream", ValidationException)
     tags = p.get("Tags")
     if tags is None:
         raise invalid("tags", None, "Member must not be null")
     if isinstance(tags, Mapping) and not 1 <= len(tags) <= limits.KINESIS_TAGS_PER_CALL:
         raise invalid("tags", f"{len(tags)} tags", "Member must have length between 1 and 10")
-    stream = k.stream(p, now)
+    stream = kinesis.stream(p, now)
     stream.tags = merged_tags(tags, stream.tags, "tags")
     return {}
 
 
-def remove_tags_from_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def remove_tags_from_stream(
+    kinesis: KinesisState, p: Mapping[str, Any], now: float
+) -> dict[str, Any]:
     check_known(p, STREAM_KEYS | {"TagKeys"}, "RemoveTagsFromStream", ValidationException)
     keys = p.get("TagKeys")
     if keys is None:
@@ -460,13 +468,13 @@ def remove_tags_from_stream(k: KinesisAccount, p: Mapping[str, Any], now: float)
         raise invalid("tagKeys", keys, "Member must be a list of strings")
     if not 1 <= len(keys) <= limits.KINESIS_TAGS_PER_CALL:
         raise invalid("tagKeys", f"{len(keys)} keys", "Member must have length between 1 and 10")
-    stream = k.stream(p, now)
+    stream = kinesis.stream(p, now)
     for key in keys:
         stream.tags.pop(key, None)
     return {}
 
 
-def list_tags_for_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) -> dict[str, Any]:
+def list_tags_for_stream(kinesis: KinesisState, p: Mapping[str, Any], now: float) -> dict[str, Any]:
     check_known(
         p,
         STREAM_KEYS | {"ExclusiveStartTagKey", "Limit"},
@@ -475,7 +483,7 @@ def list_tags_for_stream(k: KinesisAccount, p: Mapping[str, Any], now: float) ->
     )
     limit = integer(p, "Limit", 1, 50) or 50
     after = string(p, "ExclusiveStartTagKey", required=False)
-    stream = k.stream(p, now)
+    stream = kinesis.stream(p, now)
     keys = sorted(key for key in stream.tags if after is None or key > after)
     return {
         "Tags": [{"Key": key, "Value": stream.tags[key]} for key in keys[:limit]],

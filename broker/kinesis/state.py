@@ -1,6 +1,6 @@
 """Kinesis in one account and region: its streams and the lookups every operation shares.
 
-:class:`KinesisAccount` holds the state (streams by name and by incarnation, the options, what the
+:class:`KinesisState` holds the state (streams by name and by incarnation, the options, what the
 runtime must wake) and answers the questions each operation module asks the same way: which
 stream a request names (by StreamName and/or StreamARN), whether it is ACTIVE, which shard an id
 names, whether a reshard fits the account's shard quota. The operations themselves are plain
@@ -8,7 +8,7 @@ functions in :mod:`.streams`, :mod:`.records`, :mod:`.resharding` and :mod:`.con
 :mod:`.service` puts them in the one operation table.
 
 It also serves the Lambda runtime's event source mappings, which read a shard by position rather
-than by iterator (:meth:`KinesisAccount.read_for_mapping`): a mapping's reader may wait for hours,
+than by iterator (:meth:`KinesisState.read_for_mapping`): a mapping's reader may wait for hours,
 and an iterator would expire after 5 minutes. Those reads still take the shard's read budget.
 
 Sans-IO: every method takes ``now`` and nothing here awaits or reads a clock.
@@ -40,7 +40,7 @@ STREAM_ARN_RE = re.compile(
 )
 
 
-class KinesisAccount:
+class KinesisState:
     """The streams of one account in one region, and the lookups the operations share."""
 
     def __init__(

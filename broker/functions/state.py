@@ -1,6 +1,6 @@
 """Lambda in one account and region: its functions, their concurrency, and what the runtime must do.
 
-:class:`LambdaAccount` holds the sans-IO state every Lambda operation shares: the functions and
+:class:`LambdaState` holds the sans-IO state every Lambda operation shares: the functions and
 event source mappings, the internal queue of asynchronous events, the account's concurrency
 (``unreserved_running`` of the shared pool, ``reserved_total`` set aside), and the requests it
 leaves for the runtime (``outbox`` deliveries, ``new_mappings`` to start, ``kicked`` when async
@@ -9,8 +9,8 @@ function a FunctionName (name, ARN or partial ARN) names, whether a destination 
 
 Concurrency follows Lambda: an account limit (ConcurrentExecutions) shared by every function
 without reserved concurrency; a function with reserved concurrency N runs at most N at once, and
-those N are set aside from the shared pool. :meth:`LambdaAccount.acquire` and
-:meth:`~LambdaAccount.release` are the only ways a unit is taken and given back; a unit given
+those N are set aside from the shared pool. :meth:`LambdaState.acquire` and
+:meth:`~LambdaState.release` are the only ways a unit is taken and given back; a unit given
 back goes to a waiting async event first.
 
 Sans-IO: nothing here awaits, reads a clock or runs a handler.
@@ -58,7 +58,7 @@ class Delivery:
         self.attributes = attributes  # SQS/SNS message attributes (dead-letter messages)
 
 
-class LambdaAccount:
+class LambdaState:
     """The simulated Lambda of one account and region: state, lookups and concurrency."""
 
     def __init__(
