@@ -37,31 +37,8 @@ _PYTHON_RUNTIMES = frozenset(
 )
 DEFAULT_RUNTIME = "python3.12"
 
-_CREATE = frozenset(
-    {
-        "FunctionName",
-        "Runtime",
-        "Role",
-        "Handler",
-        "Code",
-        "Description",
-        "Timeout",
-        "MemorySize",
-        "Publish",
-        "Environment",
-        "DeadLetterConfig",
-        "Tags",
-        "PackageType",
-        "Architectures",
-        "EphemeralStorage",
-        "TracingConfig",
-        "Layers",
-        "KMSKeyArn",
-        "VpcConfig",
-        "LoggingConfig",
-    }
-)
-_UPDATE = frozenset(
+# The members CreateFunction and UpdateFunctionConfiguration both take.
+_CONFIG = frozenset(
     {
         "FunctionName",
         "Runtime",
@@ -72,7 +49,6 @@ _UPDATE = frozenset(
         "MemorySize",
         "Environment",
         "DeadLetterConfig",
-        "RevisionId",
         "EphemeralStorage",
         "TracingConfig",
         "Layers",
@@ -81,6 +57,8 @@ _UPDATE = frozenset(
         "LoggingConfig",
     }
 )
+_CREATE = _CONFIG | {"Code", "Publish", "Tags", "PackageType", "Architectures"}
+_UPDATE = _CONFIG | {"RevisionId"}
 
 
 # ---------------------------------------------------------------------- checks
