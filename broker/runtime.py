@@ -34,6 +34,7 @@ from .kinesis.fanout import ShardFeed, Subscribe
 from .kinesis.options import KinesisOptions
 from .kinesis.service import KinesisService
 from .operation import Job, Park
+from .shapes import check_types
 from .sns.model import HttpRequest
 from .sns.options import SnsOptions
 from .sns.service import SnsService
@@ -217,6 +218,7 @@ class Broker:
             raise InvalidParameterValue("Request parameters must be a map of names to values.")
         self.requests += 1
         try:
+            check_types(service, operation, params)  # as boto3 does before it sends
             result = op(params, trio.current_time())
         except BrokerError:
             raise

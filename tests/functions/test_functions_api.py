@@ -150,17 +150,33 @@ async def test_bad_function_reference_is_validation_exception(autojump_clock, la
     "params",
     [
         {"Runtime": "nodejs20.x"},
-        {"Environment": {"Variables": {"AB": 1}}},
         {"Environment": {"Variables": {"AB": "x" * 4100}}},
         {"DeadLetterConfig": {"TargetArn": "arn:aws:sqs:us-east-1:000000000000:missing"}},
     ],
-    ids=["runtime", "env-nonstring", "env-4kb", "dlq-missing"],
+    ids=["runtime", "env-4kb", "dlq-missing"],
 )
 async def test_semantic_errors_are_invalid_parameter_value(autojump_clock, lam, params):
-    """AWS: an unsupported runtime, environment variables that are not strings or exceed 4 KB,
-    and a dead-letter target that does not exist fail with InvalidParameterValueException."""
+    """AWS: an unsupported runtime, environment variables that exceed 4 KB, and a dead-letter
+    target that does not exist fail with InvalidParameterValueException."""
     code = await error_code(lam.create_function, FunctionName="f", Handler=ok_handler, **params)
     assert code == "InvalidParameterValueException"
+    assert (await lam.list_functions())["Functions"] == []
+
+
+async def test_an_environment_variable_that_is_not_a_string_is_refused_as_boto3_refuses_it(
+    autojump_clock, lam
+):
+    """boto3 refuses a non-string environment variable before sending (botocore's parameter
+    validation); msgsim answers ValidationException with botocore's words, creating nothing."""
+    with pytest.raises(BrokerError) as e:
+        await lam.create_function(
+            FunctionName="f", Handler=ok_handler, Environment={"Variables": {"AB": 1}}
+        )
+    assert e.value.code == "ValidationException"
+    assert e.value.message == (
+        "Invalid type for parameter Environment.Variables.AB, value: 1, type: <class 'int'>, "
+        "valid types: <class 'str'>"
+    )
     assert (await lam.list_functions())["Functions"] == []
 
 

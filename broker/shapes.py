@@ -1,0 +1,444 @@
+"""The Python types of request values, checked as botocore checks them before it sends a request.
+
+boto3 refuses ``MaxNumberOfMessages="5"`` before anything leaves the machine ("Invalid type for
+parameter MaxNumberOfMessages, value: 5, type: <class 'str'>, valid types: <class 'int'>"), so
+the broker refuses it too, at the operation boundary, with botocore's words and the service's
+usual code for a bad value. botocore's own service models are the source of truth: for each
+(service, operation) the model is loaded once per process, on first use, and compiled into a
+check that costs a dictionary lookup and an ``isinstance`` per value it looks at.
+
+What counts as the right type is what ``botocore.validate.ParamValidator`` accepts:
+
+========================  ==============================================================
+model type                Python values accepted
+========================  ==============================================================
+string                    str
+integer, long             int (so also bool, as in botocore)
+boolean                   bool
+float, double             float, int, decimal.Decimal
+blob                      bytes, bytearray, str, or anything with ``read`` (a file)
+timestamp                 datetime, or what botocore parses as one (epoch seconds, ISO 8601)
+list                      list, tuple
+structure, map            dict
+========================  ==============================================================
+
+Only types: missing required members, lengths and ranges, unknown parameters and enum values
+stay with the operations, which answer them with AWS's codes and messages. Operations and
+parameters that botocore's models do not know (msgsim's own, such as SNS ``ListOutbox``) pass
+untouched, and so does a callable ``Handler`` on CreateFunction and UpdateFunctionConfiguration
+(msgsim runs it in-process; boto3 would only take the import string).
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from .errors import (
+    BrokerError,
+    InvalidParameter,
+    InvalidParameterValue,
+    ValidationException,
+)
+
+#: The error each service answers a value of the wrong type with (what its operations already
+#: raise for a bad value: SQS and SNS as their query APIs do, Kinesis and Lambda a shape
+#: violation).
+TYPE_ERRORS: dict[str, type[BrokerError]] = {
+    "sqs": InvalidParameterValue,
+    "sns": InvalidParameter,
+    "kinesis": ValidationException,
+    "lambda": ValidationException,
+}
+
+#: The botocore service model behind each msgsim service name.
+MODEL_NAMES = {"sqs": "sqs", "sns": "sns", "kinesis": "kinesis", "lambda": "lambda"}
+
+#: msgsim's extensions of a modelled parameter: a value these accept is let through whatever the
+#: model says.
+EXTENSIONS: dict[tuple[str, str], dict[str, Callable[[Any], bool]]] = {
+    ("lambda", "CreateFunction"): {"Handler": callable},
+    ("lambda", "UpdateFunctionConfiguration"): {"Handler": callable},
+}
+
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "long": (int,),
+    "boolean": (bool,),
+    "float": (float, decimal.Decimal, int),
+    "double": (float, decimal.Decimal, int),
+}
+_EXACT: dict[str, type] = {
+    "string": str,
+    "integer": int,
+    "long": int,
+    "boolean": bool,
+    "float": float,
+    "double": float,
+    "blob": bytes,
+    "timestamp": datetime,
+}
+_LIST_TYPES = (list, tuple)
+_BLOB_TYPES = (bytes, bytearray, str)
+
+
+class _Node:
+    """One model shape, compiled: ``ok(value)`` is the fast yes/no; :func:`_report` walks the
+    same nodes to word what is wrong, in botocore's order and words."""
+
+    __slots__ = ("accepts", "exact", "key", "kind", "member", "members", "ok", "types")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.types: tuple[type, ...] = _SCALARS.get(kind, ())  # a scalar's
+        #: The type whose values pass at once (the usual one: str for a string)
+        self.exact: type | None = _EXACT.get(kind)
+        self.members: dict[str, _Node] = {}  # a structure's
+        self.member: _Node | None = None  # a list's item, a map's value, what is extended
+        self.key: _Node | None = None  # a map's key
+        self.accepts: Callable[[Any], bool] | None = None  # an extension's
+        self.ok: Callable[[Any], bool] = _unlinked
+
+
+def _anything(value: Any) -> bool:
+    return True
+
+
+def _unlinked(value: Any) -> bool:
+    raise AssertionError("a node's check is made by _link before use")
+
+
+class RequestTypes:
+    """The compiled checks of one service's operations, built as operations are first used."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.error = TYPE_ERRORS[service]
+        self._model: Any = None
+        self._nodes: dict[str, _Node] = {}
+        #: operation -> (its request's node, or None when botocore does not model it)
+        self.operations: dict[str, _Node | None] = {}
+
+    def check(self, operation: str, params: Mapping[str, Any]) -> None:
+        """Raise the service's error, with botocore's message, if a value in ``params`` has a
+        type botocore would refuse."""
+        try:
+            node = self.operations[operation]
+        except KeyError:
+            node = self.operations[operation] = self._compile_operation(operation)
+        if node is not None and not node.ok(params):
+            problems = _report(node, params, "", top=True)
+            if problems:  # botocore is the judge: no problem it would name, no refusal
+                raise self.error("\n".join(problems))
+
+    # ------------------------------------------------------------------ compiling
+    def _compile_operation(self, operation: str) -> _Node | None:
+        model = self._service_model()
+        if model is None or operation not in model.operation_names:
+            return None
+        shape = model.operation_model(operation).input_shape
+        if shape is None:
+            return None
+        node = self._compile(shape)
+        extensions = EXTENSIONS.get((self.service, operation))
+        if extensions:
+            node = _with_extensions(node, extensions)
+        _link(node)
+        return node
+
+    def _service_model(self) -> Any:
+        if self._model is None:
+            self._model = _load_model(MODEL_NAMES[self.service])
+        return self._model
+
+    def _compile(self, shape: Any) -> _Node:
+        node = self._nodes.get(shape.name)
+        if node is not None:
+            return node  # also a shape that contains itself: its node is being filled
+        kind = shape.type_name
+        if kind == "structure" and shape.is_document_type:
+            kind = "document"  # no such shape in these services' requests: taken as it is
+        node = self._nodes[shape.name] = _Node(kind)
+        if kind == "structure":
+            node.members = {name: self._compile(m) for name, m in shape.members.items()}
+        elif kind == "list":
+            node.member = self._compile(shape.member)
+        elif kind == "map":
+            node.key = self._compile(shape.key)
+            node.member = self._compile(shape.value)
+        return node
+
+
+def _load_model(name: str) -> Any:
+    """botocore's service model for ``name`` (None if this botocore has none)."""
+    import botocore.loaders
+    import botocore.model
+    from botocore.exceptions import DataNotFoundError
+
+    try:
+        data = botocore.loaders.Loader().load_service_model(name, "service-2")
+    except DataNotFoundError:
+        return None
+    return botocore.model.ServiceModel(data, service_name=name)
+
+
+# ---------------------------------------------------------------------- fast checks
+# These run on every request, the TCP daemon's SendMessageBatch included, so they are written
+# for CPython's speed: a value of the member's usual exact type (a str for a string) passes on
+# one ``type(x) is T``; a list of structures checks its entries inline, without a call each.
+
+
+def _is_blob(value: Any) -> bool:
+    return isinstance(value, _BLOB_TYPES) or hasattr(value, "read")
+
+
+def _is_timestamp(value: Any) -> bool:
+    if isinstance(value, datetime):
+        return True
+    from botocore.utils import parse_to_aware_datetime
+
+    try:
+        parse_to_aware_datetime(value)
+    except Exception:  # botocore refuses what it cannot parse (and fails on what overflows)
+        return False
+    return True
+
+
+def _link(node: _Node) -> Callable[[Any], bool]:
+    """``node.ok``, made on first use. A shape that contains itself is reached again while it is
+    being made: the inner reference goes through the node (``node.ok`` at the call)."""
+    if node.ok is not _unlinked:
+        return node.ok
+    node.ok = lambda value: node.ok(value)  # replaced below; only a self-reference keeps it
+    kind = node.kind
+    if kind in _SCALARS:
+        types = node.types
+        node.ok = lambda value: isinstance(value, types)
+    elif kind == "blob":
+        node.ok = _is_blob
+    elif kind == "timestamp":
+        node.ok = _is_timestamp
+    elif kind == "structure":
+        node.ok = _structure_check(node.members)
+    elif kind == "list":
+        assert node.member is not None
+        node.ok = _list_check(node.member)
+    elif kind == "map":
+        assert node.key is not None and node.member is not None
+        node.ok = _map_check(node.key, node.member)
+    elif kind == "extended":
+        assert node.member is not None and node.accepts is not None
+        accepts, model = node.accepts, _link(node.member)
+        node.ok = lambda value: accepts(value) or model(value)
+    else:
+        node.ok = _anything
+    return node.ok
+
+
+def _member_checks(
+    members: Mapping[str, _Node],
+) -> tuple[Callable[[str], type | None], Callable[[str], Callable[[Any], bool] | None]]:
+    """A structure's lookups: member name -> the exact type that passes at once, and member
+    name -> its full check (None for a name the model does not know: the operation's to
+    answer)."""
+    exact = {name: n.exact for name, n in members.items() if n.exact is not None}
+    full = {name: _link(n) for name, n in members.items()}
+    return exact.get, full.get
+
+
+def _structure_check(members: Mapping[str, _Node]) -> Callable[[Any], bool]:
+    exact, full = _member_checks(members)
+
+    def ok(value: Any) -> bool:
+        if type(value) is not dict and not isinstance(value, dict):
+            return False
+        for name, item in value.items():
+            if type(item) is exact(name):
+                continue
+            check = full(name)
+            if check is not None and not check(item):
+                return False
+        return True
+
+    return ok
+
+
+def _list_check(member: _Node) -> Callable[[Any], bool]:
+    if member.kind in _SCALARS:
+        types, usual = member.types, member.exact
+
+        def ok(value: Any) -> bool:
+            if type(value) is not list and not isinstance(value, _LIST_TYPES):
+                return False
+            for item in value:
+                if type(item) is not usual and not isinstance(item, types):
+                    return False
+            return True
+
+    elif member.kind == "structure":  # batch entries: the same loop as _structure_check, inline
+        exact, full = _member_checks(member.members)
+
+        def ok(value: Any) -> bool:
+            if type(value) is not list and not isinstance(value, _LIST_TYPES):
+                return False
+            for entry in value:
+                if type(entry) is not dict and not isinstance(entry, dict):
+                    return False
+                for name, item in entry.items():
+                    if type(item) is exact(name):
+                        continue
+                    check = full(name)
+                    if check is not None and not check(item):
+                        return False
+            return True
+
+    else:
+        item_ok = _link(member)
+
+        def ok(value: Any) -> bool:
+            if type(value) is not list and not isinstance(value, _LIST_TYPES):
+                return False
+            for item in value:
+                if not item_ok(item):
+                    return False
+            return True
+
+    return ok
+
+
+def _map_check(key: _Node, value: _Node) -> Callable[[Any], bool]:
+    key_ok, value_ok = _link(key), _link(value)
+    if key.kind in _SCALARS:  # always, in these services' models (string keys)
+        key_types = key.types
+        if value.kind in _SCALARS:  # tags, attributes
+            value_types = value.types
+
+            def ok(mapping: Any) -> bool:
+                if type(mapping) is not dict and not isinstance(mapping, dict):
+                    return False
+                for k, v in mapping.items():
+                    if not isinstance(k, key_types) or not isinstance(v, value_types):
+                        return False
+                return True
+
+            return ok
+
+        def ok(mapping: Any) -> bool:  # message attributes: names to structures
+            if type(mapping) is not dict and not isinstance(mapping, dict):
+                return False
+            for k, v in mapping.items():
+                if not isinstance(k, key_types) or not value_ok(v):
+                    return False
+            return True
+
+        return ok
+
+    def ok(mapping: Any) -> bool:
+        if type(mapping) is not dict and not isinstance(mapping, dict):
+            return False
+        for k, v in mapping.items():
+            if not key_ok(k) or not value_ok(v):
+                return False
+        return True
+
+    return ok
+
+
+def _with_extensions(node: _Node, extensions: Mapping[str, Callable[[Any], bool]]) -> _Node:
+    """A copy of a request's node whose members also take what ``extensions`` accept."""
+    out = _Node("structure")
+    out.members = dict(node.members)
+    for name, accepts in extensions.items():
+        model = out.members.get(name)
+        if model is not None:
+            extended = out.members[name] = _Node("extended")
+            extended.member, extended.accepts = model, accepts
+    return out
+
+
+# ---------------------------------------------------------------------- botocore's words
+def _report(node: _Node, value: Any, name: str, *, top: bool = False) -> list[str]:
+    """What botocore's ParamValidator says about the types in ``value``, in its order and its
+    words (its other findings -- missing, unknown, too short -- are the operation's to make)."""
+    out: list[str] = []
+    _walk(node, value, name, out, top)
+    return out
+
+
+def _walk(node: _Node, value: Any, name: str, out: list[str], top: bool = False) -> None:
+    kind = node.kind
+    if kind == "extended":
+        assert node.member is not None and node.accepts is not None
+        if not node.accepts(value):
+            _walk(node.member, value, name, out)
+    elif kind in _SCALARS:
+        if not isinstance(value, node.types):
+            out.append(_invalid(name, value, [str(t) for t in node.types]))
+    elif kind == "blob":
+        if not _is_blob(value):
+            out.append(_invalid(name, value, [str(bytes), str(bytearray), "file-like object"]))
+    elif kind == "timestamp":
+        if not _is_timestamp(value):
+            out.append(_invalid(name, value, [str(datetime), "timestamp-string"]))
+    elif kind == "structure":
+        if not isinstance(value, dict) and not (top and isinstance(value, Mapping)):
+            out.append(_invalid(name, value, [str(dict)]))
+            return
+        for member, item in value.items():
+            child = node.members.get(member)
+            if child is not None:
+                _walk(child, item, f"{name}.{member}", out)
+    elif kind == "list":
+        if not isinstance(value, _LIST_TYPES):
+            out.append(_invalid(name, value, [str(t) for t in _LIST_TYPES]))
+            return
+        assert node.member is not None
+        for i, item in enumerate(value):
+            _walk(node.member, item, f"{name}[{i}]", out)
+    elif kind == "map":
+        if not isinstance(value, dict):
+            out.append(_invalid(name, value, [str(dict)]))
+            return
+        assert node.key is not None and node.member is not None
+        for key, item in value.items():
+            _walk(node.key, key, f"{name} (key: {key})", out)
+            _walk(node.member, item, f"{name}.{key}", out)
+
+
+def _invalid(name: str, value: Any, valid: list[str]) -> str:
+    """botocore's line for a value of the wrong type (botocore.validate.ValidationErrors)."""
+    shown = name[1:] if name.startswith(".") else name or "input"
+    return (
+        f"Invalid type for parameter {shown}, value: {_shown(value)}, type: {type(value)}, "
+        f"valid types: {', '.join(valid)}"
+    )
+
+
+def _shown(value: Any) -> str:
+    """``str(value)`` as botocore formats it, bounded: a megabyte string or an unprintable
+    object must not make a megabyte message or a crash."""
+    try:
+        text = str(value)
+    except Exception:
+        text = f"<unprintable {type(value).__name__}>"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+#: The process's one RequestTypes per service: models are loaded and compiled once, whatever
+#: the number of brokers.
+_services: dict[str, RequestTypes] = {}
+
+
+def check_types(service: str, operation: str, params: Mapping[str, Any]) -> None:
+    """Refuse ``params`` if botocore would refuse the type of a value in them (see the module
+    docstring); anything botocore does not model passes."""
+    try:
+        types = _services[service]
+    except KeyError:
+        if service not in TYPE_ERRORS:
+            return
+        types = _services[service] = RequestTypes(service)
+    types.check(operation, params)
