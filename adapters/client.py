@@ -3,15 +3,19 @@
 ``client.send_message(QueueUrl=..., MessageBody=...)`` becomes the operation ``SendMessage`` with
 those parameters; the response is the AWS response dict and errors are BrokerError. Method names
 are boto3's: the operation name in snake_case.
+
+Every answer of the broker is a BrokerError. A mistake in the Python code itself fails as it
+does with boto3, before any request: an unknown service name is a ValueError (:func:`unknown_service`
+names the services there are), a misspelled method an AttributeError, a positional argument a
+TypeError.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any, Protocol
-
-from msgsim.broker.errors import InvalidParameterValue
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -19,6 +23,24 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 def method_name(operation: str) -> str:
     """boto3's method name for an operation: ``SendMessage`` -> ``send_message``."""
     return _CAMEL_BOUNDARY.sub("_", operation).lower()
+
+
+def unknown_service(service: object, services: Iterable[str]) -> ValueError:
+    """The error for ``aws.client(service)`` when there is no such service: it names the
+    services there are (and the likely one, for a typo)."""
+    names = list(services)
+    listed = ", ".join(names) or "none (not connected)"
+    hint = _did_you_mean(service, names)
+    return ValueError(
+        f"Unknown service {service!r}; msgsim simulates these services: {listed}.{hint}"
+    )
+
+
+def _did_you_mean(name: object, candidates: Iterable[str]) -> str:
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 class Transport(Protocol):
@@ -44,15 +66,18 @@ class ServiceClient:
         try:
             operation = self.__dict__["_methods"][name]
         except KeyError:
-            raise AttributeError(f"{self._service!r} client has no operation {name!r}") from None
+            if name.startswith("__") or "_methods" not in self.__dict__:
+                raise AttributeError(name) from None  # copy, pickle and friends probing
+            raise AttributeError(
+                f"{self._service!r} client has no operation {name!r}."
+                f"{_did_you_mean(name, self._methods)}"
+            ) from None
         transport = self._transport
         service = self._service
 
         async def method(*args: Any, **params: Any) -> dict[str, Any]:
-            if args:
-                raise InvalidParameterValue(
-                    f"{name}() takes keyword arguments only (AWS parameter names)."
-                )
+            if args:  # boto3's words: a mistake in the code, not a request
+                raise TypeError(f"{name}() only accepts keyword arguments.")
             return await transport.call(service, operation, params)
 
         method.__name__ = name

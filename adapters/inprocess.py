@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 from msgsim.broker import Broker
 
-from .client import ServiceClient
+from .client import ServiceClient, unknown_service
 
 
 class InProcessClient:
@@ -20,9 +20,7 @@ class InProcessClient:
     def operations(self, service: str) -> Collection[str]:
         svc = self.broker.services.get(service)
         if svc is None:
-            raise ValueError(
-                f"Unknown service {service!r}; available: {', '.join(self.broker.services)}"
-            )
+            raise unknown_service(service, self.broker.services)
         return svc.operations.keys()
 
     def client(self, service: str) -> ServiceClient:

@@ -33,7 +33,7 @@ from msgsim.broker.functions.handlers import handler_label
 from msgsim.broker.functions.invoke import InvokePayload
 
 from . import wire
-from .client import ServiceClient
+from .client import ServiceClient, unknown_service
 from .wire import PROTOCOL_VERSION, FrameDecoder, FramingError, encode
 
 log = logging.getLogger("msgsim.tcp_client")
@@ -160,9 +160,7 @@ class TcpClient:
     def operations(self, service: str) -> Collection[str]:
         ops = self._ops.get(service)
         if ops is None:
-            raise ValueError(
-                f"Unknown service {service!r}; available: {', '.join(self._ops) or 'none'}"
-            )
+            raise unknown_service(service, self._ops)
         return ops
 
     def client(self, service: str) -> ServiceClient:

@@ -177,7 +177,8 @@ async def test_unknown_service_and_operation_are_broker_errors(broker):
 
 
 async def test_client_rejects_positional_arguments_and_unknown_methods(sqs):
-    with pytest.raises(BrokerError):
+    """Mistakes in the calling code fail as with boto3 (tests/adapters/test_client.py)."""
+    with pytest.raises(TypeError):
         await sqs.list_queues("positional")
     with pytest.raises(AttributeError):
         sqs.sned_message  # noqa: B018 - a typo is an AttributeError, as with boto3
