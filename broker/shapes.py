@@ -112,27 +112,21 @@ def _unlinked(value: Any) -> bool:
 
 
 class RequestTypes:
-    """The compiled checks of one service's operations, built as operations are first used."""
+    """One service's requests, compiled from botocore's model as operations are first used."""
 
     def __init__(self, service: str) -> None:
         self.service = service
-        self.error = TYPE_ERRORS[service]
         self._model: Any = None
         self._nodes: dict[str, _Node] = {}
-        #: operation -> (its request's node, or None when botocore does not model it)
-        self.operations: dict[str, _Node | None] = {}
+        #: operation -> its request's node (None when botocore does not model the operation)
+        self._requests: dict[str, _Node | None] = {}
 
-    def check(self, operation: str, params: Mapping[str, Any]) -> None:
-        """Raise the service's error, with botocore's message, if a value in ``params`` has a
-        type botocore would refuse."""
+    def request(self, operation: str) -> _Node | None:
         try:
-            node = self.operations[operation]
+            return self._requests[operation]
         except KeyError:
-            node = self.operations[operation] = self._compile_operation(operation)
-        if node is not None and not node.ok(params):
-            problems = _report(node, params, "", top=True)
-            if problems:  # botocore is the judge: no problem it would name, no refusal
-                raise self.error("\n".join(problems))
+            node = self._requests[operation] = self._compile_operation(operation)
+            return node
 
     # ------------------------------------------------------------------ compiling
     def _compile_operation(self, operation: str) -> _Node | None:
@@ -326,7 +320,28 @@ def _map_check(key: _Node, value: _Node) -> Callable[[Any], bool]:
 
             return ok
 
-        def ok(mapping: Any) -> bool:  # message attributes: names to structures
+        if value.kind == "structure":  # message attributes: the same loop as for a structure
+            exact, full = _member_checks(value.members)
+
+            def ok(mapping: Any) -> bool:
+                if type(mapping) is not dict and not isinstance(mapping, dict):
+                    return False
+                for k, v in mapping.items():
+                    if not isinstance(k, key_types):
+                        return False
+                    if type(v) is not dict and not isinstance(v, dict):
+                        return False
+                    for name, item in v.items():
+                        if type(item) is exact(name):
+                            continue
+                        check = full(name)
+                        if check is not None and not check(item):
+                            return False
+                return True
+
+            return ok
+
+        def ok(mapping: Any) -> bool:
             if type(mapping) is not dict and not isinstance(mapping, dict):
                 return False
             for k, v in mapping.items():
@@ -430,15 +445,35 @@ def _shown(value: Any) -> str:
 #: The process's one RequestTypes per service: models are loaded and compiled once, whatever
 #: the number of brokers.
 _services: dict[str, RequestTypes] = {}
+#: (service, operation) -> its request's check (None: botocore does not model the operation).
+_checks: dict[tuple[str, str], Callable[[Any], bool] | None] = {}
 
 
 def check_types(service: str, operation: str, params: Mapping[str, Any]) -> None:
-    """Refuse ``params`` if botocore would refuse the type of a value in them (see the module
-    docstring); anything botocore does not model passes."""
+    """Refuse ``params`` with the service's error and botocore's words if botocore would refuse
+    the type of a value in them (see the module docstring); what botocore does not model
+    passes. The broker calls this for every request, after it found the operation."""
     try:
-        types = _services[service]
+        ok = _checks[service, operation]
     except KeyError:
         if service not in TYPE_ERRORS:
             return
+        ok = _checks[service, operation] = _compile(service, operation)
+    if ok is not None and not ok(params):
+        _refuse(service, operation, params)
+
+
+def _compile(service: str, operation: str) -> Callable[[Any], bool] | None:
+    types = _services.get(service)
+    if types is None:
         types = _services[service] = RequestTypes(service)
-    types.check(operation, params)
+    node = types.request(operation)
+    return None if node is None else node.ok
+
+
+def _refuse(service: str, operation: str, params: Mapping[str, Any]) -> None:
+    node = _services[service].request(operation)
+    assert node is not None
+    problems = _report(node, params, "", top=True)
+    if problems:  # botocore is the judge: nothing it would name, no refusal
+        raise TYPE_ERRORS[service]("\n".join(problems))
