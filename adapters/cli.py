@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import trio
 import trio.testing
@@ -160,8 +161,8 @@ async def serve(
                 await connections.start(accept)
                 bound = listeners[0].socket.getsockname()
                 out(
-                    f"msgsim {server_version()} listening on {bound[0]}:{bound[1]} "
-                    f"(clock {'virtual' if clock is not None else 'real'}, seed {seed})",
+                    f"msgsim serve: listening on {bound[0]}:{bound[1]} "
+                    f"({describe_clock(clock)}; seed {seed}; msgsim {server_version()})",
                     flush=True,
                 )
                 async for signum in signals:
@@ -175,6 +176,18 @@ async def serve(
                 connections.cancel_scope.cancel()
             root.cancel_scope.cancel()
     out("msgsim stopped", flush=True)
+
+
+def describe_clock(clock: trio.testing.MockClock | None) -> str:
+    """The start-up line's words for the daemon's clock: which one, and how fast it runs."""
+    if clock is None:
+        return "clock: real"
+    if clock.rate == 1:
+        return (
+            "clock: virtual, rate 1.0x, real speed: a 20 s long poll takes 20 s; --rate R runs "
+            "it R times as fast and AdvanceClock jumps it"
+        )
+    return f"clock: virtual, rate {float(clock.rate)}x; AdvanceClock jumps it"
 
 
 async def worker(
@@ -205,36 +218,111 @@ async def worker(
             nursery.cancel_scope.cancel()
 
 
+def port_number(text: str, *, lowest: int = 0) -> int:
+    """An argparse type: a TCP port number, ``lowest`` to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not lowest <= port <= 65535:
+        free = " (0 picks a free port)" if lowest == 0 else ""
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use {lowest} to 65535{free}")
+    return port
+
+
+def _daemon_port(text: str) -> int:
+    return port_number(text, lowest=1)
+
+
+def _command_parser(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="msgsim", description="Deterministic, virtual-time AWS messaging simulator."
     )
     parser.add_argument("--version", action="version", version=f"msgsim {server_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="a short run on the virtual clock that narrates itself")
-    p_demo.add_argument("--seed", type=int, default=7)
-
-    p_serve = sub.add_parser("serve", help="run the broker as a daemon over TCP")
-    p_serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    p_serve.add_argument("--port", type=int, default=4650, help="port (0: any free port)")
-    p_serve.add_argument("--seed", type=int, default=0, help="seed of the broker's RNG")
-    p_serve.add_argument("--clock", choices=["real", "virtual"], default="real")
-    p_serve.add_argument(
-        "--rate", type=float, default=1.0, help="virtual clock: seconds per real second"
+    p_demo = _command_parser(sub, "demo", "a short run on the virtual clock that narrates itself")
+    p_demo.add_argument(
+        "--seed", type=int, default=7, help="seed of the broker's RNG (default: %(default)s)"
     )
-    p_serve.add_argument("--token", default=None, help=f"shared token (default: ${TOKEN_ENV})")
-    p_serve.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME)
-    p_serve.add_argument("--max-in-flight", type=int, default=DEFAULT_MAX_IN_FLIGHT)
-    p_serve.add_argument("--log-level", default="WARNING")
 
-    p_worker = sub.add_parser("worker", help="serve a function's invocations from this process")
-    p_worker.add_argument("--function", required=True, help="the function's name")
-    p_worker.add_argument("handler", help="the handler: package.module:function")
-    p_worker.add_argument("--host", default="127.0.0.1")
-    p_worker.add_argument("--port", type=int, default=4650)
-    p_worker.add_argument("--token", default=None, help=f"shared token (default: ${TOKEN_ENV})")
-    p_worker.add_argument("--concurrency", type=int, default=1, help="invocations at once")
-    p_worker.add_argument("--log-level", default="WARNING")
+    p_serve = _command_parser(sub, "serve", "run the broker as a daemon over TCP")
+    p_serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p_serve.add_argument(
+        "--port",
+        type=port_number,
+        default=4650,
+        help="port to listen on, 0 to 65535; 0 picks a free one (default: %(default)s)",
+    )
+    p_serve.add_argument(
+        "--seed", type=int, default=0, help="seed of the broker's RNG (default: %(default)s)"
+    )
+    p_serve.add_argument(
+        "--clock",
+        choices=["real", "virtual"],
+        default="real",
+        help="real: wall-clock time; virtual: a clock the admin operation AdvanceClock moves "
+        "on, running at --rate meanwhile (default: %(default)s)",
+    )
+    p_serve.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="with --clock virtual: virtual seconds per real second (default: 1.0, real speed: a "
+        "20 s long poll takes 20 s)",
+    )
+    p_serve.add_argument(
+        "--token",
+        default=None,
+        help=f"shared token clients must present (default: ${TOKEN_ENV}, else none)",
+    )
+    p_serve.add_argument(
+        "--max-frame",
+        type=int,
+        default=DEFAULT_MAX_FRAME,
+        help="largest frame either side accepts, in bytes (default: %(default)s)",
+    )
+    p_serve.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=DEFAULT_MAX_IN_FLIGHT,
+        help="requests one connection may have waiting (default: %(default)s)",
+    )
+    p_serve.add_argument(
+        "--log-level", default="WARNING", help="logging level, on stderr (default: %(default)s)"
+    )
+
+    p_worker = _command_parser(sub, "worker", "serve a function's invocations from this process")
+    p_worker.add_argument(
+        "--function",
+        required=True,
+        help="the function's name (a client creates the function with create_function)",
+    )
+    p_worker.add_argument(
+        "handler",
+        help="the handler, package.module:function",
+    )
+    p_worker.add_argument(
+        "--host", default="127.0.0.1", help="the daemon's address (default: %(default)s)"
+    )
+    p_worker.add_argument(
+        "--port", type=_daemon_port, default=4650, help="the daemon's port (default: %(default)s)"
+    )
+    p_worker.add_argument(
+        "--token", default=None, help=f"shared token (default: ${TOKEN_ENV}, else none)"
+    )
+    p_worker.add_argument(
+        "--concurrency", type=int, default=1, help="invocations at once (default: %(default)s)"
+    )
+    p_worker.add_argument(
+        "--log-level", default="WARNING", help="logging level, on stderr (default: %(default)s)"
+    )
+    commands = {"serve": p_serve, "worker": p_worker}
 
     args = parser.parse_args(argv)
     if args.command == "demo":
@@ -245,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     try:
-        return _daemon_command(parser, args, token)
+        return _daemon_command(commands[args.command], args, token)
     except BaseException as exc:
         # What the user can fix (the port is taken, no daemon answers, the token is refused) is
         # a line on stderr and exit status 1, not a traceback.
@@ -269,11 +357,17 @@ def _daemon_command(
     parser: argparse.ArgumentParser, args: argparse.Namespace, token: str | None
 ) -> int:
     if args.command == "serve":
-        if args.rate <= 0:
-            parser.error("--rate must be positive")
+        if args.rate is not None and args.clock == "real":
+            parser.error(
+                "--rate sets the speed of the virtual clock; the real clock runs at real speed "
+                "(add --clock virtual, or leave out --rate)"
+            )
+        rate = 1.0 if args.rate is None else args.rate
+        if not rate > 0 or rate == float("inf"):
+            parser.error("--rate must be a positive number")
         if args.max_frame < 1024 or args.max_in_flight < 1:
             parser.error("--max-frame must be at least 1024 and --max-in-flight at least 1")
-        clock = trio.testing.MockClock(rate=args.rate) if args.clock == "virtual" else None
+        clock = trio.testing.MockClock(rate=rate) if args.clock == "virtual" else None
         with LongLivedObjects():  # the daemon owns its process: see adapters/gcpolicy.py
             trio.run(
                 partial(

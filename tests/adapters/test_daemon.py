@@ -146,10 +146,34 @@ async def test_serve_port_0_prints_the_loopback_address_it_listens_on_and_that_p
     assert "listening on 127.0.0.1:" in shared.banner
     assert shared.host == "127.0.0.1"
     assert shared.port > 0
-    assert "clock real" in shared.banner
+    assert shared.banner.startswith("msgsim serve: listening on 127.0.0.1:")
+    assert "(clock: real; seed 0; msgsim " in shared.banner
     async with TcpClient.connect(shared.host, shared.port) as aws:
         assert aws.welcome["v"] == PROTOCOL_VERSION
         assert (await aws.client("admin").health())["Status"] == "ok"
+
+
+async def test_the_virtual_clock_s_banner_says_it_runs_at_real_speed_unless_rate_says_otherwise(
+    virtual,
+):
+    """``--clock virtual`` without ``--rate`` runs at real speed (a 20 s long poll takes 20 s);
+    the start-up line says so, and that AdvanceClock jumps it."""
+    assert virtual.banner.startswith(f"msgsim serve: listening on 127.0.0.1:{virtual.port} ")
+    assert (
+        "(clock: virtual, rate 1.0x, real speed: a 20 s long poll takes 20 s; --rate R runs it "
+        "R times as fast and AdvanceClock jumps it; seed 0; msgsim "
+    ) in virtual.banner
+
+
+async def test_rate_runs_the_virtual_clock_that_many_times_as_fast_as_the_banner_says():
+    with daemon("--clock", "virtual", "--rate", "100") as d:
+        assert "(clock: virtual, rate 100.0x; AdvanceClock jumps it; seed 0;" in d.banner
+        async with TcpClient.connect(d.host, d.port) as aws:
+            sqs = aws.client("sqs")
+            url = (await sqs.create_queue(QueueName="q"))["QueueUrl"]
+            start = time.monotonic()
+            assert await sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20) == {}
+            assert time.monotonic() - start < 20 / 4  # 0.2 s at 100x; far below 20 s
 
 
 # ---------------------------------------------------------------------------- shutdown
