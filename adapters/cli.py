@@ -305,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p_worker.add_argument(
         "handler",
-        help="the handler, package.module:function",
+        help="the handler, package.module:function, imported as python -m would import it: "
+        "the current directory comes first on the import path",
     )
     p_worker.add_argument(
         "--host", default="127.0.0.1", help="the daemon's address (default: %(default)s)"
@@ -386,6 +387,10 @@ def _daemon_command(
     if args.command == "worker":
         if args.concurrency < 1:
             parser.error("--concurrency must be at least 1")
+        # As `python -m` does: the project the worker is started from is importable, first.
+        cwd = os.getcwd()
+        if sys.path[:1] != [cwd]:
+            sys.path.insert(0, cwd)
         try:
             resolve_handler(args.handler)
         except Exception as exc:

@@ -46,7 +46,10 @@ class Daemon:
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
+    # No empty entry: Python reads one as the current directory, which would hide whether a
+    # command puts that directory on the import path itself.
+    paths = [str(ROOT), str(ROOT / "tests"), *env.get("PYTHONPATH", "").split(os.pathsep)]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env.pop("MSGSIM_TOKEN", None)
     env.update(extra or {})
     return env
@@ -109,16 +112,27 @@ def daemon(*args: str, env: dict[str, str] | None = None, port: int = 0) -> Iter
         stop(d.proc)
 
 
+#: The ``msgsim`` console script of the environment running the tests.
+MSGSIM_SCRIPT = Path(sys.executable).with_name("msgsim")
+
+
 def start_worker(
-    d: Daemon, function: str, handler: str, *args: str, env: dict[str, str] | None = None
+    d: Daemon,
+    function: str,
+    handler: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    script: bool = False,
 ) -> subprocess.Popen:
-    """Start ``msgsim worker --function FUNCTION HANDLER`` against ``d``; returns once it
-    printed that it serves the function."""
+    """Start ``msgsim worker --function FUNCTION HANDLER`` against ``d`` in ``cwd`` (``script``:
+    as the ``msgsim`` console script a user runs, not ``python -m``, which puts the current
+    directory on the import path by itself); returns once it printed that it serves the
+    function."""
+    command = [str(MSGSIM_SCRIPT)] if script else [sys.executable, "-m", "msgsim.adapters.cli"]
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "msgsim.adapters.cli",
+            *command,
             "worker",
             "--function",
             function,
@@ -131,7 +145,7 @@ def start_worker(
         stderr=subprocess.PIPE,
         text=True,
         env=_env(env),
-        cwd=ROOT,
+        cwd=cwd,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -1,12 +1,18 @@
 """The ``msgsim`` command line as a new user meets it: argument errors in argparse's usual form
-(exit status 2), help that shows the defaults, and a start-up line that says which clock runs
-and how fast."""
+(exit status 2), help that shows the defaults, a start-up line that says which clock runs and
+how fast, and a worker started from a project folder that imports the project's handler (as
+README shows)."""
 
 from __future__ import annotations
 
+import json
+import textwrap
+
 import pytest
 import trio.testing
+from daemon import MSGSIM_SCRIPT, daemon, start_worker, stop
 
+from msgsim.adapters import TcpClient
 from msgsim.adapters.cli import describe_clock, main
 
 
@@ -107,3 +113,39 @@ def test_the_start_up_line_states_the_clock_and_its_rate():
     assert describe_clock(trio.testing.MockClock(rate=0.5)) == (
         "clock: virtual, rate 0.5x; AdvanceClock jumps it"
     )
+
+
+# ---------------------------------------------------------------------------- the worker
+@pytest.mark.real_clock
+async def test_a_worker_started_in_a_project_folder_imports_the_handler_as_readme_shows(
+    tmp_path,
+):
+    """README: from a project folder, ``msgsim worker --function resize mypkg.images:resize``
+    serves the function that a client created with create_function. The worker puts the
+    current directory first on the import path, as ``python -m`` does (the console script
+    alone would not: its own folder is what Python puts there)."""
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "images.py").write_text(
+        textwrap.dedent(
+            """
+            def resize(event, context):
+                return {"resized": event["image"], "to": event["width"]}
+            """
+        )
+    )
+    assert MSGSIM_SCRIPT.exists(), MSGSIM_SCRIPT
+    with daemon() as d:
+        worker = start_worker(d, "resize", "mypkg.images:resize", cwd=tmp_path, script=True)
+        try:
+            async with TcpClient.connect(d.host, d.port) as aws:
+                lam = aws.client("lambda")
+                await lam.create_function(FunctionName="resize", Handler="mypkg.images:resize")
+                out = await lam.invoke(
+                    FunctionName="resize", Payload=json.dumps({"image": "cat.png", "width": 64})
+                )
+                assert "FunctionError" not in out, out["Payload"].read()
+                assert json.loads(out["Payload"].read()) == {"resized": "cat.png", "to": 64}
+        finally:
+            stop(worker)
