@@ -32,7 +32,7 @@ untouched, and so does a callable ``Handler`` on CreateFunction and UpdateFuncti
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -232,132 +232,83 @@ def _link(node: _Node) -> Callable[[Any], bool]:
     return node.ok
 
 
-def _member_checks(
-    members: Mapping[str, _Node],
-) -> tuple[Callable[[str], type | None], Callable[[str], Callable[[Any], bool] | None]]:
-    """A structure's lookups: member name -> the exact type that passes at once, and member
-    name -> its full check (None for a name the model does not know: the operation's to
-    answer)."""
-    exact = {name: n.exact for name, n in members.items() if n.exact is not None}
-    full = {name: _link(n) for name, n in members.items()}
-    return exact.get, full.get
+class _Members:
+    """A structure's member checks, and the one loop that applies them to a run of structures.
+
+    ``exact(name)`` is the type whose values pass at once, ``full(name)`` the member's full
+    check (None for a name the model does not know: the operation's to answer). Batch entries
+    and message attributes go through :meth:`all_ok` a whole list or map at a time, without a
+    call per entry."""
+
+    __slots__ = ("exact", "full")
+
+    def __init__(self, members: Mapping[str, _Node]) -> None:
+        self.exact = {name: n.exact for name, n in members.items() if n.exact is not None}.get
+        self.full = {name: _link(n) for name, n in members.items()}.get
+
+    def all_ok(self, structures: Iterable[Any]) -> bool:
+        exact, full = self.exact, self.full
+        for value in structures:
+            if type(value) is not dict and not isinstance(value, dict):
+                return False
+            for name, item in value.items():
+                if type(item) is exact(name):
+                    continue
+                check = full(name)
+                if check is not None and not check(item):
+                    return False
+        return True
 
 
-def _structure_check(members: Mapping[str, _Node]) -> Callable[[Any], bool]:
-    exact, full = _member_checks(members)
+def _all_of(node: _Node) -> Callable[[Iterable[Any]], bool]:
+    """A check that each of a run of values (a list's items, a map's keys or values) is of
+    ``node``'s type: a structure's with :class:`_Members`, a scalar's inline."""
+    if node.kind == "structure":
+        return _Members(node.members).all_ok
+    if node.kind in _SCALARS:
+        types, usual = node.types, node.exact
 
-    def ok(value: Any) -> bool:
-        if type(value) is not dict and not isinstance(value, dict):
-            return False
-        for name, item in value.items():
-            if type(item) is exact(name):
-                continue
-            check = full(name)
-            if check is not None and not check(item):
+        def all_ok(values: Iterable[Any]) -> bool:
+            for value in values:
+                if type(value) is not usual and not isinstance(value, types):
+                    return False
+            return True
+
+        return all_ok
+    one_ok = _link(node)
+
+    def all_ok(values: Iterable[Any]) -> bool:
+        for value in values:
+            if not one_ok(value):
                 return False
         return True
 
-    return ok
+    return all_ok
+
+
+def _structure_check(members: Mapping[str, _Node]) -> Callable[[Any], bool]:
+    all_ok = _Members(members).all_ok
+    return lambda value: all_ok((value,))
 
 
 def _list_check(member: _Node) -> Callable[[Any], bool]:
-    if member.kind in _SCALARS:
-        types, usual = member.types, member.exact
+    items_ok = _all_of(member)
 
-        def ok(value: Any) -> bool:
-            if type(value) is not list and not isinstance(value, _LIST_TYPES):
-                return False
-            for item in value:
-                if type(item) is not usual and not isinstance(item, types):
-                    return False
-            return True
-
-    elif member.kind == "structure":  # batch entries: the same loop as _structure_check, inline
-        exact, full = _member_checks(member.members)
-
-        def ok(value: Any) -> bool:
-            if type(value) is not list and not isinstance(value, _LIST_TYPES):
-                return False
-            for entry in value:
-                if type(entry) is not dict and not isinstance(entry, dict):
-                    return False
-                for name, item in entry.items():
-                    if type(item) is exact(name):
-                        continue
-                    check = full(name)
-                    if check is not None and not check(item):
-                        return False
-            return True
-
-    else:
-        item_ok = _link(member)
-
-        def ok(value: Any) -> bool:
-            if type(value) is not list and not isinstance(value, _LIST_TYPES):
-                return False
-            for item in value:
-                if not item_ok(item):
-                    return False
-            return True
+    def ok(value: Any) -> bool:
+        if type(value) is not list and not isinstance(value, _LIST_TYPES):
+            return False
+        return items_ok(value)
 
     return ok
 
 
 def _map_check(key: _Node, value: _Node) -> Callable[[Any], bool]:
-    key_ok, value_ok = _link(key), _link(value)
-    if key.kind in _SCALARS:  # always, in these services' models (string keys)
-        key_types = key.types
-        if value.kind in _SCALARS:  # tags, attributes
-            value_types = value.types
-
-            def ok(mapping: Any) -> bool:
-                if type(mapping) is not dict and not isinstance(mapping, dict):
-                    return False
-                for k, v in mapping.items():
-                    if not isinstance(k, key_types) or not isinstance(v, value_types):
-                        return False
-                return True
-
-            return ok
-
-        if value.kind == "structure":  # message attributes: the same loop as for a structure
-            exact, full = _member_checks(value.members)
-
-            def ok(mapping: Any) -> bool:
-                if type(mapping) is not dict and not isinstance(mapping, dict):
-                    return False
-                for k, v in mapping.items():
-                    if not isinstance(k, key_types):
-                        return False
-                    if type(v) is not dict and not isinstance(v, dict):
-                        return False
-                    for name, item in v.items():
-                        if type(item) is exact(name):
-                            continue
-                        check = full(name)
-                        if check is not None and not check(item):
-                            return False
-                return True
-
-            return ok
-
-        def ok(mapping: Any) -> bool:
-            if type(mapping) is not dict and not isinstance(mapping, dict):
-                return False
-            for k, v in mapping.items():
-                if not isinstance(k, key_types) or not value_ok(v):
-                    return False
-            return True
-
-        return ok
+    keys_ok, values_ok = _all_of(key), _all_of(value)
 
     def ok(mapping: Any) -> bool:
         if type(mapping) is not dict and not isinstance(mapping, dict):
             return False
-        for k, v in mapping.items():
-            if not key_ok(k) or not value_ok(v):
-                return False
-        return True
+        return keys_ok(mapping) and values_ok(mapping.values())
 
     return ok
 

@@ -277,12 +277,16 @@ def expected(service: str, operation: str, params: dict[str, Any]) -> str | None
     return "\n".join(errors) or None
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(requests())
+def fuzz(test: Callable[..., None]) -> Callable[..., None]:
+    """Run ``test`` on random requests of the four services."""
+    return settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )(given(requests())(test))
+
+
+@fuzz
 def test_the_type_check_refuses_exactly_what_botocore_refuses_in_its_words(request):
     service, operation, params = request
     want = expected(service, operation, params)
@@ -317,12 +321,7 @@ async def _through_the_broker(service: str, operation: str, params: dict[str, An
             assert want is None, f"{service}.{operation} accepted what botocore refuses: {want}"
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(requests())
+@fuzz
 def test_the_broker_refuses_what_botocore_refuses_before_the_operation_looks(request):
     """Through Broker.call_now: a type botocore refuses is refused with botocore's words before
     the operation sees the request; a request botocore lets through is the operation's to
