@@ -154,3 +154,29 @@ def test_bench_tcp_quick_json_reports_every_figure():
     }
     assert all(mark in ("PASS", "MISS") for mark in results["targets"].values())
     assert out.count("PASS") + out.count("MISS") >= 3
+
+
+def test_bench_limits_quick_json_reports_every_figure():
+    """`python -m bench limits --quick --json` as a subprocess: it starts and ends its own
+    daemons and prints every probe's figures; with the limits, the amplification frames are
+    refused. Memory is reported, never asserted."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "limits", "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    results = json.loads(out[out.index("\n{") :])["this"]
+    assert _positive(results["idle"]["bytes_per_idle_connection"])
+    assert results["flood"]["flood_daemon_alive"] is True
+    for key in ("amplification_one_array", "amplification_spread"):
+        assert results[key]["answer"] == "FrameTooComplex", results[key]
+    assert results["unread_answers"]["requests_handled"] >= 1
+    assert "pipelined ReceiveMessage" in out
