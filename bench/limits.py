@@ -23,9 +23,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import os
 import re
-import signal
 import socket
 import struct
 import subprocess
@@ -35,6 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.tcp import _process
 from msgsim.adapters import wire
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,30 +83,10 @@ class Daemon:
 
 @contextlib.contextmanager
 def daemon(python: str, *args: str) -> Iterator[Daemon]:
-    proc = subprocess.Popen(
-        [python, "-m", "msgsim.adapters.cli", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k not in ("MSGSIM_TOKEN", "PYTHONPATH")},
-        cwd="/",
-    )
-    try:
-        assert proc.stdout is not None
-        m = _LISTENING.search(proc.stdout.readline())
-        if not m:
-            raise RuntimeError(f"{python} -m msgsim.adapters.cli serve did not start")
-        yield Daemon(proc, m.group(1), int(m.group(2)))
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    """``msgsim serve`` run by ``python`` on a free loopback port, ended when done."""
+    serve = ["-m", "msgsim.adapters.cli", "serve", "--port", "0", *args]
+    with _process("msgsim serve", serve, python) as server:
+        yield Daemon(server.proc, server.host, server.port)
 
 
 def connect(d: Daemon, *, hello: bool = True) -> socket.socket:
