@@ -21,7 +21,7 @@ from msgsim.broker.functions.handlers import resolve_handler
 from .gcpolicy import LongLivedObjects
 from .inprocess import InProcessClient
 from .tcp_client import TOKEN_ENV, TcpClient
-from .tcp_server import TcpServer, server_version
+from .tcp_server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, TcpServer, server_version
 from .wire import DEFAULT_MAX_FRAME, DEFAULT_MAX_IN_FLIGHT
 
 log = logging.getLogger("msgsim")
@@ -135,12 +135,18 @@ async def serve(
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     grace: float = 5.0,
     out=print,
+    **limits: Any,
 ) -> None:
     """``msgsim serve``: run a broker daemon on ``host:port`` until SIGINT or SIGTERM, then stop
     accepting, let requests in flight answer (long polls answer at once with what they have),
     give the rest ``grace`` seconds and answer them ServiceUnavailable."""
     server = TcpServer(
-        seed=seed, token=token, clock=clock, max_frame=max_frame, max_in_flight=max_in_flight
+        seed=seed,
+        token=token,
+        clock=clock,
+        max_frame=max_frame,
+        max_in_flight=max_in_flight,
+        **limits,  # max_buffered, max_connections, idle_timeout
     )
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as root:
@@ -151,11 +157,8 @@ async def serve(
 
                 async def accept(task_status=trio.TASK_STATUS_IGNORED) -> None:
                     with accepting:
-                        await trio.serve_listeners(
-                            server.handle,
-                            listeners,
-                            handler_nursery=connections,
-                            task_status=task_status,
+                        await server.serve_listeners(
+                            listeners, handler_nursery=connections, task_status=task_status
                         )
 
                 await connections.start(accept)
@@ -294,6 +297,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="requests one connection may have waiting (default: %(default)s)",
     )
     p_serve.add_argument(
+        "--max-buffered",
+        type=int,
+        default=DEFAULT_MAX_BUFFERED,
+        help="bytes of incoming frames all connections together may buffer (default: %(default)s)",
+    )
+    p_serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        help="open connections at once (default: the open-file limit less 32, at most 1024)",
+    )
+    p_serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="seconds a connection may stay idle before it is closed; 0: never "
+        "(default: %(default)s)",
+    )
+    p_serve.add_argument(
         "--log-level", default="WARNING", help="logging level, on stderr (default: %(default)s)"
     )
 
@@ -368,6 +390,8 @@ def _daemon_command(
             parser.error("--rate must be a positive number")
         if args.max_frame < 1024 or args.max_in_flight < 1:
             parser.error("--max-frame must be at least 1024 and --max-in-flight at least 1")
+        if args.max_buffered < args.max_frame or (args.max_connections or 1) < 1:
+            parser.error("--max-buffered must hold a frame; --max-connections must be positive")
         clock = trio.testing.MockClock(rate=rate) if args.clock == "virtual" else None
         with LongLivedObjects():  # the daemon owns its process: see adapters/gcpolicy.py
             trio.run(
@@ -380,6 +404,9 @@ def _daemon_command(
                     clock=clock,
                     max_frame=args.max_frame,
                     max_in_flight=args.max_in_flight,
+                    max_buffered=args.max_buffered,
+                    max_connections=args.max_connections,
+                    idle_timeout=args.idle_timeout,
                 ),
                 clock=clock,
             )

@@ -7,7 +7,14 @@ translates: every AWS operation goes through :meth:`Broker.call_now` / :meth:`Br
   inline, in the order read; one that must wait (a long poll, a synchronous invoke, a shard
   subscription) gets a task and counts toward the connection's ``max_in_flight``. At the limit
   the server stops reading from that connection until answers go out (back-pressure), and it
-  also stops reading while more than ``OUTBOUND_HIGH_WATER`` bytes of answers wait to be sent.
+  also stops handling requests while more than ``OUTBOUND_HIGH_WATER`` bytes of answers wait to
+  be sent (checked after every request, so one read of many requests cannot pile up answers).
+- Every input is bounded before it is buffered or decoded: a hello of at most
+  ``wire.HELLO_MAX_FRAME`` bytes, then frames of ``max_frame``, decoded within the limits of
+  :func:`wire.server_decoder`. A connection buffers up to ``OWN_BUFFER`` bytes of its own; a
+  larger frame reserves its length from the server's ``max_buffered`` before its bytes are read
+  (at the limit, such frames wait). At most ``max_connections`` connections are served (more
+  get a ``fatal`` frame), and one with nothing in flight for ``idle_timeout`` seconds is closed.
 - Bad input is answered, logged and changes nothing: an unknown service or operation or wrong
   parameters get a ``res`` with the AWS error; a map that is not a request gets a ``res`` with
   ``id`` nil; bytes that cannot be framed get a final ``fatal`` frame and the connection closes.
@@ -18,8 +25,11 @@ translates: every AWS operation goes through :meth:`Broker.call_now` / :meth:`Br
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
+import os
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,6 +58,7 @@ from .wire import (
     FramingError,
     encode,
     error_map,
+    server_decoder,
 )
 
 log = logging.getLogger("msgsim.tcp")
@@ -61,9 +72,80 @@ FLUSH_EVERY = 16
 FLUSH_BYTES = 8192
 #: A connection must say hello within this many seconds (on the daemon's clock).
 HELLO_TIMEOUT = 10.0
+#: Bytes read from a socket at once; also what a connection may buffer without a reservation.
+READ_SIZE = 65536
+OWN_BUFFER = READ_SIZE
+#: Default cap on the bytes of large frames being read, over every connection together.
+DEFAULT_MAX_BUFFERED = 256 * 1024 * 1024
+#: Default seconds a connection may be idle (no request read, nothing in flight, no answer
+#: waiting to be sent, no function served) before the server closes it.
+DEFAULT_IDLE_TIMEOUT = 600.0
+#: The connection limit when none is given: the open-file limit less this many descriptors for
+#: the daemon's own use, and at most DEFAULT_MAX_CONNECTIONS_CAP.
+FD_HEADROOM = 32
+DEFAULT_MAX_CONNECTIONS_CAP = 1024
+#: accept() failing for want of resources (EMFILE, ENFILE, ...): retry after a pause that starts
+#: here and doubles up to ACCEPT_BACKOFF_MAX, logging one line per episode.
+ACCEPT_BACKOFF_MIN = 0.1
+ACCEPT_BACKOFF_MAX = 1.6
+_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 #: The services the server answers besides the broker's own.
 ADMIN = "admin"
 WORKER = "worker"
+
+
+def default_max_connections() -> int:
+    """The connection limit derived from the open-file limit (RLIMIT_NOFILE): room for the
+    daemon's own descriptors is kept, so a client over the limit still gets its ``fatal``
+    frame rather than accept() failing with EMFILE."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # not on Unix
+        return DEFAULT_MAX_CONNECTIONS_CAP
+    if soft == resource.RLIM_INFINITY:
+        return DEFAULT_MAX_CONNECTIONS_CAP
+    return max(1, min(DEFAULT_MAX_CONNECTIONS_CAP, soft - FD_HEADROOM))
+
+
+class _ByteBudget:
+    """Bytes shared by every connection's large frames, granted in arrival order: a reservation
+    that does not fit waits, and so does every later one (a large frame is never overtaken for
+    ever by small ones). A connection holds at most one reservation, for the frame it reads, and
+    can always finish that frame, so waiting never deadlocks."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._waiters: deque[tuple[int, trio.Event]] = deque()
+
+    async def acquire(self, n: int) -> None:
+        if not self._waiters and self.used + n <= self.capacity:
+            self.used += n
+            return
+        granted = trio.Event()
+        waiter = (n, granted)
+        self._waiters.append(waiter)
+        try:
+            await granted.wait()
+        except BaseException:
+            if granted.is_set():
+                self.release(n)
+            else:
+                self._waiters.remove(waiter)
+                self._grant()
+            raise
+
+    def release(self, n: int) -> None:
+        self.used -= n
+        self._grant()
+
+    def _grant(self) -> None:
+        while self._waiters and self.used + self._waiters[0][0] <= self.capacity:
+            n, granted = self._waiters.popleft()
+            self.used += n
+            granted.set()
 
 
 def server_version() -> str:
@@ -91,15 +173,28 @@ class TcpServer:
         token: str | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+        max_connections: int | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         clock: trio.testing.MockClock | None = None,
         broker_options: dict[str, Any] | None = None,
     ) -> None:
+        if max_buffered < max_frame:
+            raise ValueError(f"max_buffered ({max_buffered}) must hold a frame ({max_frame})")
         self.broker: Broker = broker  # type: ignore[assignment]  # set by run() when owned
         self._owned = broker is None
         self.seed = seed
         self.token = token
         self.max_frame = max_frame
         self.max_in_flight = max_in_flight
+        #: Large frames being read reserve their length here (see ``OWN_BUFFER``).
+        self.buffered = _ByteBudget(max_buffered)
+        self.max_connections = (
+            default_max_connections() if max_connections is None else max_connections
+        )
+        #: Seconds of idleness after which a connection is closed (None or 0: never).
+        self.idle_timeout = idle_timeout or None
+        self._at_connection_limit = False
         #: The daemon's virtual clock (``--clock virtual``), or None on the real clock.
         self.clock = clock
         self.broker_options = broker_options or {}
@@ -152,8 +247,56 @@ class TcpServer:
         """Accept connections on ``host:port`` (0: a free port) until cancelled."""
         listeners = await trio.open_tcp_listeners(port, host=host)
         async with trio.open_nursery() as nursery:
+            await self.serve_listeners(listeners, handler_nursery=nursery, task_status=task_status)
+
+    async def serve_listeners(
+        self,
+        listeners: list[trio.SocketListener],
+        *,
+        handler_nursery: trio.Nursery,
+        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Accept connections on ``listeners`` until cancelled, serving each in
+        ``handler_nursery`` (as :func:`trio.serve_listeners`, with its own answer to accept()
+        failing for want of file descriptors or memory: a pause growing from
+        ``ACCEPT_BACKOFF_MIN`` to ``ACCEPT_BACKOFF_MAX`` seconds and one log line, not a
+        traceback every 100 ms)."""
+        async with trio.open_nursery() as nursery:
+            for listener in listeners:
+                nursery.start_soon(self._accept, listener, handler_nursery)
             task_status.started(listeners)
-            await trio.serve_listeners(self.handle, listeners, handler_nursery=nursery)
+
+    async def _accept(self, listener: trio.SocketListener, handlers: trio.Nursery) -> None:
+        backoff = 0.0
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                        raise
+                    if not backoff:
+                        log.error(
+                            "cannot accept connections: %s (%s) with %d connections open; "
+                            "retrying with pauses of up to %g s",
+                            errno.errorcode[exc.errno],
+                            os.strerror(exc.errno),
+                            len(self.connections),
+                            ACCEPT_BACKOFF_MAX,
+                        )
+                    backoff = min(ACCEPT_BACKOFF_MAX, backoff * 2 or ACCEPT_BACKOFF_MIN)
+                    await trio.sleep(backoff)
+                    continue
+                if backoff:
+                    log.warning("accepting connections again")
+                    backoff = 0.0
+                handlers.start_soon(self.handle, stream)
+
+    @property
+    def advancing(self) -> bool:
+        """Whether AdvanceClock is moving the virtual clock (time passing then is no one's
+        idleness)."""
+        return self._advance_lock.locked()
 
     def begin_shutdown(self) -> None:
         """Stop taking requests; long polls answer now with what they have."""
@@ -181,10 +324,14 @@ class TcpServer:
     async def handle(self, stream: trio.abc.Stream) -> None:
         """Serve one connection until the client leaves, framing is lost or the server stops."""
         conn = _Connection(self, stream)
+        over = len(self.connections) >= self.max_connections
         self.connections.add(conn)
         try:
             try:
-                await conn.run()
+                if over:
+                    await conn.refuse_over_limit()
+                else:
+                    await conn.run()
             except* (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
                 pass  # the client went away: nothing to report
         except Exception:  # a defect of ours: this connection ends, the server goes on
@@ -192,6 +339,9 @@ class TcpServer:
         finally:
             self.connections.discard(conn)
             conn.release_workers()
+            conn.release_buffer()
+            if len(self.connections) < self.max_connections:
+                self._at_connection_limit = False
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 try:
                     if conn.fatal_sent:
@@ -343,7 +493,8 @@ class _Connection:
         self.pending = 0  # requests in flight (tasks)
         self._slots = trio.Semaphore(server.max_in_flight)
         self._out: list[bytes] = []
-        self._out_bytes = 0
+        self._out_bytes = 0  # queued for the writer
+        self._unsent = 0  # queued, or being sent by the writer: what back-pressure counts
         self._wake_writer = trio.Event()
         self._drained = trio.Event()
         self._closing = False  # the client left, framing was lost or the connection ends
@@ -357,6 +508,10 @@ class _Connection:
         self._next_id = 0
         self._hello = False
         self.fatal_sent = False
+        self._reserved = 0  # bytes of the server's buffer budget this connection holds
+        self._reserving = False  # waiting for the budget: the server's delay, not idleness
+        self._active_at = trio.current_time()  # when a message last arrived or an answer left
+        self._idle_scope = trio.CancelScope()
 
     # ------------------------------------------------------------------ sending
     def send(self, message: dict[str, Any]) -> None:
@@ -377,6 +532,7 @@ class _Connection:
             )
         self._out.append(frame)
         self._out_bytes += len(frame)
+        self._unsent += len(frame)
         self._wake_writer.set()
 
     def send_result(self, rid: int, result: dict[str, Any]) -> None:
@@ -400,11 +556,15 @@ class _Connection:
             self._out.clear()
             self._out_bytes = 0
             await stream.send_all(batch)
+            self._unsent -= len(batch)
+            self._active_at = trio.current_time()
 
     # ------------------------------------------------------------------ the connection
     async def run(self) -> None:
         async with trio.open_nursery() as outer:
             outer.start_soon(self._writer)
+            if self.server.idle_timeout is not None:
+                outer.start_soon(self._idle_watch, self.server.idle_timeout)
             try:
                 async with trio.open_nursery() as tasks:
                     self._tasks = tasks
@@ -415,6 +575,7 @@ class _Connection:
                     # else the server is stopping: requests in flight answer first
             finally:
                 self._closing = True
+                self._idle_scope.cancel()
                 self._wake_writer.set()
                 # a client that does not read must not hold the connection open for ever
                 outer.cancel_scope.deadline = trio.current_time() + 5
@@ -426,28 +587,102 @@ class _Connection:
     def stop_reading(self) -> None:
         self._read_scope.cancel()
 
+    async def refuse_over_limit(self) -> None:
+        """The server serves ``max_connections`` already: a ``fatal`` frame, one log line for
+        each time the limit is reached."""
+        server = self.server
+        if not server._at_connection_limit:
+            server._at_connection_limit = True
+            log.warning(
+                "at the limit of %d connections: refusing new ones until one closes "
+                "(msgsim serve --max-connections)",
+                server.max_connections,
+            )
+        self._fatal(
+            ServiceUnavailable.default_code,
+            f"The daemon serves its limit of {server.max_connections} connections; "
+            "try again later.",
+        )
+        with trio.move_on_after(1):
+            await self.stream.send_all(b"".join(self._out))
+        self._out.clear()
+
+    async def _idle_watch(self, timeout: float) -> None:
+        """Close the connection once it has been idle ``timeout`` seconds: no message read, no
+        request in flight (a long poll or a subscription is not idleness), no answer waiting
+        to be sent, no function served, not waiting for the buffer budget."""
+        with self._idle_scope:
+            while True:
+                await trio.sleep_until(self._active_at + timeout)
+                now = trio.current_time()
+                if (
+                    self.pending
+                    or self._unsent
+                    or self._workers
+                    or self._reserving
+                    or self.server.advancing
+                ):
+                    self._active_at = now
+                elif now >= self._active_at + timeout:
+                    log.warning("closing a connection idle for %g seconds", timeout)
+                    self._fatal(
+                        "IdleTimeout",
+                        f"Nothing was asked for {timeout:g} seconds: the daemon closes idle "
+                        "connections (msgsim serve --idle-timeout).",
+                    )
+                    self.stop_reading()
+                    return
+
+    def release_buffer(self) -> None:
+        if self._reserved:
+            self.server.buffered.release(self._reserved)
+            self._reserved = 0
+
+    async def _reserve(self, frame_length: int | None) -> None:
+        """Hold what the frame being read will buffer beyond ``OWN_BUFFER`` from the server's
+        budget before reading on (between frames: nothing). Waiting stops this connection's
+        reading, so TCP's flow control holds the client back."""
+        want = max(0, (frame_length or 0) - OWN_BUFFER)
+        if want == self._reserved:
+            return
+        self.release_buffer()
+        if want:
+            self._reserving = True
+            try:
+                await self.server.buffered.acquire(want)
+            finally:
+                self._reserving = False
+            self._reserved = want
+
     def abandon(self) -> None:
         """The server is out of patience: what is still in flight answers ServiceUnavailable."""
         if self._tasks is not None:
             self._tasks.cancel_scope.cancel()
 
     async def _reader(self) -> None:
-        decoder = FrameDecoder(self.server.max_frame)
+        decoder = server_decoder(self.server.max_frame)
         with trio.move_on_after(HELLO_TIMEOUT) as hello_scope:
             while not self._hello and not self._closing:
                 await self._read(decoder)
         if hello_scope.cancelled_caught:
             return self._fatal("RequestTimeout", "No hello within 10 seconds.")
         while not self._closing:
-            if self._out_bytes > OUTBOUND_HIGH_WATER:
-                self._drained = trio.Event()
-                await self._drained.wait()
+            await self._until_drained()
             await self._read(decoder)
+
+    async def _until_drained(self) -> None:
+        """While more than OUTBOUND_HIGH_WATER bytes of answers are unsent, wait until the
+        writer has sent them all."""
+        if self._unsent > OUTBOUND_HIGH_WATER:
+            if self._drained.is_set():  # else the writer sets it when it next runs dry
+                self._drained = trio.Event()
+            await self._drained.wait()
 
     async def _read(self, decoder: FrameDecoder) -> None:
         """Read once and handle what arrived: the hello first, then requests. After a framing
         error the frames before the bad one are still handled, then the fatal frame goes out."""
-        data = await self.stream.receive_some(65536)
+        await self._reserve(decoder.frame_length)
+        data = await self.stream.receive_some(READ_SIZE)
         if not data:
             self._closing = True
             return
@@ -457,6 +692,8 @@ class _Connection:
         except FramingError as exc:
             log.warning("connection closed: %s: %s", exc.code, exc.message)
             lost, messages = exc, exc.messages
+        if messages:
+            self._active_at = trio.current_time()
         if messages and not self._hello:
             if not self._greet(messages[0]):
                 return
@@ -516,14 +753,19 @@ class _Connection:
                     try:
                         await self._spawn(*later)
                     except trio.Cancelled:  # the server stopped reading: answer what was read
-                        for m in messages[i:]:
-                            if m.get("t") == wire.REQUEST and type(m.get("id")) is int:
-                                self.send_error(
-                                    m["id"], ServiceUnavailable("The broker is shutting down.")
-                                )
+                        self._refuse(messages[i:])
                         raise
                 since_flush += 1
-                if (since_flush >= FLUSH_EVERY or self._out_bytes >= FLUSH_BYTES) and i != last:
+                if i != last and self._unsent > OUTBOUND_HIGH_WATER:
+                    # answers pile up faster than the client reads them: no more requests
+                    # until they are sent (an answer can be megabytes; requests are bytes)
+                    try:
+                        await self._until_drained()
+                    except trio.Cancelled:
+                        self._refuse(messages[i + 1 :])
+                        raise
+                    since_flush = 0
+                elif (since_flush >= FLUSH_EVERY or self._out_bytes >= FLUSH_BYTES) and i != last:
                     since_flush = 0
                     await self._let_writer_send()
             elif t == "done":
@@ -542,6 +784,12 @@ class _Connection:
                         f"Unknown message type {t!r}; a client sends req, cancel or done."
                     ),
                 )
+
+    def _refuse(self, messages: list[dict[str, Any]]) -> None:
+        """Requests read but not to be handled (the server stopped reading): ServiceUnavailable."""
+        for m in messages:
+            if m.get("t") == wire.REQUEST and type(m.get("id")) is int:
+                self.send_error(m["id"], ServiceUnavailable("The broker is shutting down."))
 
     def _request(self, m: dict[str, Any]) -> tuple[int, Callable[[int, Any], Any], Any] | None:
         """Answer one request now, or return what to run in a task for it (``_spawn``'s
@@ -634,6 +882,7 @@ class _Connection:
         try:
             async for event in stream:
                 self.send({"t": "ev", "id": rid, "ev": event})
+                await self._until_drained()  # a subscriber that does not read holds it back
         except BrokerError as err:
             end["e"] = _error(err)
         finally:

@@ -33,6 +33,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "SendMessage(Batch) latency and throughput over TCP against `msgsim serve`, "
         "next to a bare msgpack echo floor",
     ),
+    "limits": (
+        "bench.limits",
+        "daemon memory per idle connection and under floods, amplification and unread answers",
+    ),
 }
 
 

@@ -166,20 +166,22 @@ class _Server:
 
 
 @contextlib.contextmanager
-def _process(name: str, args: list[str]) -> Iterator[_Server]:
+def _process(name: str, args: list[str], python: str = sys.executable) -> Iterator[_Server]:
     """Start ``python ARGS`` in the repository root, wait for its "listening on HOST:PORT"
-    line, and end it (by its id: SIGTERM, then wait) when done."""
+    line, and end it (by its id: SIGTERM, then wait) when done. Another interpreter than this
+    one runs outside the repository, with its own ``msgsim`` (another checkout's venv)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    own = python == sys.executable
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]) if own else ""
     env.pop(TOKEN_ENV, None)
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
-            [sys.executable, *args],
+            [python, *args],
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
             env=env,
-            cwd=ROOT,
+            cwd=ROOT if own else "/",
         )
         try:
             assert proc.stdout is not None

@@ -26,6 +26,23 @@ TINY = bench_sqs.Config(
 )
 
 
+def _run_bench(*args: str) -> tuple[str, dict]:
+    """``python -m bench ARGS`` (with --json) as a subprocess: its output and its JSON."""
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    return out, json.loads(out[out.index("\n{") :])
+
+
 def _positive(x: object) -> bool:
     return isinstance(x, int | float) and math.isfinite(x) and x > 0
 
@@ -127,20 +144,7 @@ def test_bench_tcp_quick_json_reports_every_figure():
     """`python -m bench tcp --quick --json` as a subprocess: it starts the daemon and the echo
     server in their own processes, ends them, and prints every figure for both (positive) and a
     mark per target. Speed is never asserted."""
-    import json
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "tcp", "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
-    results = json.loads(out[out.index("\n{") :])
+    out, results = _run_bench("tcp", "--quick", "--json")
     for side in ("msgsim", "echo"):
         for key in bench_tcp.FIGURES:
             assert _positive(results[side][key]), (side, key, results[side][key])
@@ -154,3 +158,17 @@ def test_bench_tcp_quick_json_reports_every_figure():
     }
     assert all(mark in ("PASS", "MISS") for mark in results["targets"].values())
     assert out.count("PASS") + out.count("MISS") >= 3
+
+
+def test_bench_limits_quick_json_reports_every_figure():
+    """`python -m bench limits --quick --json` as a subprocess: it starts and ends its own
+    daemons and prints every probe's figures; with the limits, the amplification frames are
+    refused. Memory is reported, never asserted."""
+    out, results = _run_bench("limits", "--quick", "--json")
+    results = results["this"]
+    assert _positive(results["idle"]["bytes_per_idle_connection"])
+    assert results["flood"]["flood_daemon_alive"] is True
+    for key in ("amplification_one_array", "amplification_spread"):
+        assert results[key]["answer"] == "FrameTooComplex", results[key]
+    assert results["unread_answers"]["requests_handled"] >= 1
+    assert "pipelined ReceiveMessage" in out

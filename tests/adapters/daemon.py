@@ -55,8 +55,11 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
-def start_daemon(*args: str, env: dict[str, str] | None = None, port: int = 0) -> Daemon:
-    """Start ``msgsim serve --port PORT ARGS`` and wait until it prints where it listens."""
+def start_daemon(
+    *args: str, env: dict[str, str] | None = None, port: int = 0, preexec_fn=None
+) -> Daemon:
+    """Start ``msgsim serve --port PORT ARGS`` and wait until it prints where it listens
+    (``preexec_fn`` runs in the child before it starts: e.g. to lower its resource limits)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "msgsim.adapters.cli", "serve", "--port", str(port), *args],
         stdout=subprocess.PIPE,
@@ -64,6 +67,7 @@ def start_daemon(*args: str, env: dict[str, str] | None = None, port: int = 0) -
         text=True,
         env=_env(env),
         cwd=ROOT,
+        preexec_fn=preexec_fn,
     )
     deadline = time.monotonic() + 30
     assert proc.stdout is not None

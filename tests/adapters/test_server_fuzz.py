@@ -43,7 +43,7 @@ MAX_FRAME = 65536
 READ_TIMEOUT = 10.0
 SENTINEL = "fuzz-sentinel"
 SENTINEL_MESSAGES = 3
-FRAMING_CODES = {"FrameTooLarge", "MalformedFrame"}
+FRAMING_CODES = {"FrameTooLarge", "MalformedFrame", "FrameTooComplex"}
 
 FUZZ = settings(
     max_examples=60,
@@ -635,7 +635,9 @@ def test_random_bytes_after_hello_are_answered_or_end_in_a_fatal_frame(server, d
     frame (FrameTooLarge or MalformedFrame, as the wire decoder says) and closes on its own. A
     frame still incomplete when the client half-closes is dropped. Never a hang, never a
     change, and the next connection is served."""
-    oracle = wire.FrameDecoder(MAX_FRAME)
+    oracle = wire.FrameDecoder(
+        MAX_FRAME, max_depth=wire.MAX_DEPTH, bytes_per_value=wire.BYTES_PER_VALUE
+    )
     try:
         oracle.feed(data)
         fatal = None

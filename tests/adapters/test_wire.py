@@ -146,7 +146,7 @@ def test_random_bytes_give_maps_or_a_framing_error_never_another_exception(data,
             for message in decoder.feed(piece):
                 assert isinstance(message, dict)
     except wire.FramingError as err:
-        assert err.code in {"FrameTooLarge", "MalformedFrame"}
+        assert err.code in {"FrameTooLarge", "MalformedFrame", "FrameTooComplex"}
 
 
 @settings(max_examples=100, deadline=None)
@@ -167,3 +167,137 @@ def test_values_the_wire_cannot_carry_are_refused_when_encoding():
         wire.encode({"x": object()})
     with pytest.raises(TypeError):
         wire.encode({"x": datetime(2025, 1, 1)})  # naive: no instant to send
+
+
+# ------------------------------------------------------------------ a server's decoding limits
+def frame_of(payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + payload
+
+
+def nested(depth: int) -> dict:
+    """A message whose maps and arrays nest ``depth`` deep (the message itself is level 1)."""
+    inner: object = 1
+    for i in range(depth - 1):
+        inner = [inner] if i % 2 else {"k": inner}
+    return {"t": "req", "p": inner}
+
+
+def empty_arrays(n: int) -> bytes:
+    """A map holding one array of ``n`` empty arrays: 1 byte each, 56 bytes each decoded."""
+    return b"\x81\xa1a" + b"\xdd" + struct.pack(">I", n) + b"\x90" * n
+
+
+HELLO = wire.encode({"t": "hello", "v": 1, "token": None})
+
+
+def test_a_server_decoder_reads_a_small_first_frame_then_full_size_frames():
+    """Before its hello a connection may send only a hello-sized frame; the limit is checked at
+    the length prefix, so nothing of a larger frame is buffered. Frames after the first, even
+    those that arrive in the same read as the hello, have the full limit."""
+    decoder = wire.server_decoder(max_frame=1 << 20)
+    with pytest.raises(wire.FramingError) as info:
+        decoder.feed(struct.pack(">I", wire.HELLO_MAX_FRAME + 1))
+    assert info.value.code == "FrameTooLarge" and "before the hello" in info.value.message
+    big = {"t": "req", "b": b"x" * (wire.HELLO_MAX_FRAME * 4)}
+    got = wire.server_decoder(max_frame=1 << 20).feed(HELLO + wire.encode(big))
+    assert got == [{"t": "hello", "v": 1, "token": None}, big]
+
+
+def test_frame_length_is_known_from_the_prefix_until_the_frame_is_complete():
+    decoder = wire.FrameDecoder()
+    frame = wire.encode({"b": b"x" * 1000})
+    assert decoder.frame_length is None
+    assert decoder.feed(frame[:10]) == []
+    assert decoder.frame_length == len(frame) - wire.HEADER_SIZE
+    assert decoder.feed(frame[10:]) == [{"b": b"x" * 1000}]
+    assert decoder.frame_length is None
+
+
+@pytest.mark.parametrize("depth", [1, 2, wire.MAX_DEPTH - 1, wire.MAX_DEPTH])
+def test_nesting_up_to_the_depth_limit_is_decoded(depth):
+    message = nested(depth)
+    assert wire.server_decoder().feed(HELLO + wire.encode(message))[1] == message
+
+
+@pytest.mark.parametrize("depth", [wire.MAX_DEPTH + 1, 200, 1000, 1100, 5000])
+def test_nesting_past_the_depth_limit_is_a_framing_error(depth):
+    """Past MAX_DEPTH, and past the 1,024 levels msgpack's own stack allows, the frame is
+    FrameTooComplex (fatal): never a RecursionError later in whatever walks the message."""
+    payload = b"\x81\xa1p" + b"\x91" * (depth - 1) + b"\xc0"  # {"p": [[[...nil...]]]}
+    decoder = wire.server_decoder()
+    decoder.feed(HELLO)
+    with pytest.raises(wire.FramingError) as info:
+        decoder.feed(frame_of(payload))
+    assert info.value.code == "FrameTooComplex"
+    assert wire.FrameDecoder().feed(frame_of(b"\x81\xa1p\x91\xc0")) == [{"p": [None]}]
+
+
+def test_a_frame_of_empty_arrays_is_refused_before_it_decodes_to_many_times_its_size():
+    """The amplification the probe found: 1-byte empty arrays decode to about 75 times their
+    size. A server decoder stops at one value per BYTES_PER_VALUE bytes (and a single array
+    declaring more is refused at its header); a client decoder, which trusts its server, reads it."""
+    n = 4 * wire.VALUE_FLOOR
+    payload = empty_arrays(n)
+    decoder = wire.server_decoder()
+    decoder.feed(HELLO)
+    with pytest.raises(wire.FramingError) as info:
+        decoder.feed(frame_of(payload))
+    assert info.value.code == "FrameTooComplex"
+    # the same values spread over arrays within each one's limit: the running count stops them
+    chunk = wire.VALUE_FLOOR // 8
+    spread = (
+        b"\x81\xa1a\xdc"
+        + struct.pack(">H", 32)
+        + (b"\xdc" + struct.pack(">H", chunk) + b"\x90" * chunk) * 32
+    )
+    with pytest.raises(wire.FramingError) as info:
+        wire.decode_payload(spread, wire.MAX_DEPTH, wire.BYTES_PER_VALUE)
+    assert info.value.code == "FrameTooComplex"
+    assert len(wire.FrameDecoder().feed(frame_of(payload))[0]["a"]) == n
+
+
+def test_values_up_to_the_budget_are_decoded():
+    n = wire.VALUE_FLOOR - 10  # the map, its key, the array and n arrays: within the floor
+    got = wire.decode_payload(empty_arrays(n), wire.MAX_DEPTH, wire.BYTES_PER_VALUE)
+    assert len(got["a"]) == n
+    # a large frame of few values (the common large frame: one big binary) is not limited
+    message = {"t": "req", "p": {"Data": b"x" * (8 * wire.VALUE_FLOOR)}}
+    assert wire.decode_payload(wire.encode(message)[4:], wire.MAX_DEPTH, 16) == message
+
+
+@settings(max_examples=100, deadline=None)
+@given(messages, st.lists(st.integers(0, 10**6), max_size=6))
+def test_a_server_decoder_reads_every_ordinary_message(message, cuts):
+    """The limits never refuse what the protocol's messages look like (shallow, few values)."""
+    decoder = wire.server_decoder()
+    got = []
+    for piece in split(HELLO + wire.encode(message), cuts):
+        got.extend(decoder.feed(piece))
+    assert got[1:] == [message]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.integers(-100, 100) | st.text(max_size=3),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner),
+        max_leaves=60,
+    ),
+    st.integers(1, 8),
+)
+def test_the_depth_limit_agrees_with_a_recursive_reading(value, max_depth):
+    def depth(v: object) -> int:
+        if isinstance(v, dict):
+            return 1 + max((depth(x) for x in v.values()), default=0)
+        if isinstance(v, list):
+            return 1 + max((depth(x) for x in v), default=0)
+        return 0
+
+    message = {"v": value}
+    payload = wire.encode(message)[4:]
+    try:
+        assert wire.decode_payload(payload, max_depth) == message
+        assert depth(message) <= max_depth
+    except wire.FramingError as err:
+        assert err.code == "FrameTooComplex"
+        assert depth(message) > max_depth

@@ -1,0 +1,324 @@
+"""Daemon limits: what clients can make `msgsim serve` hold (memory), before and after the limits.
+
+Each probe of issue 18 runs against a fresh daemon (its own process, started and ended here by
+its id, on a loopback port) and reads the daemon's resident memory from /proc (Linux): VmRSS
+before, and VmHWM, the peak, after. Figures, for each daemon given:
+
+  * memory per idle connection (N connections past their hello, RSS growth / N);
+  * peak growth under a pre-login flood: C connections each sending one large frame (a map
+    holding one binary) as their first frame, in slices, never saying hello;
+  * peak growth from one frame of empty arrays sent after the hello (one array of them, and
+    the same spread over arrays of 65,535), the decoding amplification;
+  * peak growth and requests handled when P pipelined ReceiveMessage requests for 10 x 1 MiB
+    messages are sent in one write and their answers never read.
+
+``--baseline PYTHON`` runs every probe also with another interpreter (e.g. the venv of a main
+checkout, whose `msgsim` is the code before the limits), taking turns probe by probe, so both
+see the same machine. Figures only: nothing asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import re
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.tcp import _process
+from msgsim.adapters import wire
+
+ROOT = Path(__file__).resolve().parents[1]
+_LISTENING = re.compile(r"listening on ([0-9.]+):(\d+)")
+HELLO = wire.encode({"t": wire.HELLO, "v": wire.PROTOCOL_VERSION, "token": None})
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    idle_connections: int = 200
+    flood_connections: int = 32
+    flood_frame: int = 16 * 1024 * 1024 - 64
+    amplification_frame: int = 16 * 1024 * 1024 - 64
+    pipelined: int = 100
+    message_size: int = 1024 * 1024 - 1024
+
+
+QUICK = Config(
+    idle_connections=20,
+    flood_connections=4,
+    flood_frame=1 << 20,
+    amplification_frame=1 << 20,
+    pipelined=10,
+    message_size=100_000,
+)
+
+
+# ------------------------------------------------------------------ the daemon and its memory
+@dataclasses.dataclass
+class Daemon:
+    proc: subprocess.Popen
+    host: str
+    port: int
+
+    def memory(self) -> tuple[int, int]:
+        """(VmRSS, VmHWM) in bytes."""
+        fields = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0]) * 1024
+        return fields["VmRSS"], fields["VmHWM"]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+@contextlib.contextmanager
+def daemon(python: str, *args: str) -> Iterator[Daemon]:
+    """``msgsim serve`` run by ``python`` on a free loopback port, ended when done."""
+    serve = ["-m", "msgsim.adapters.cli", "serve", "--port", "0", *args]
+    with _process("msgsim serve", serve, python) as server:
+        yield Daemon(server.proc, server.host, server.port)
+
+
+def connect(d: Daemon, *, hello: bool = True) -> socket.socket:
+    s = socket.create_connection((d.host, d.port), timeout=10)
+    if hello:
+        s.sendall(HELLO)
+        decoder = wire.FrameDecoder(2**32)
+        while not decoder.feed(s.recv(65536)):
+            pass
+    return s
+
+
+def call(s: socket.socket, svc: str, op: str, p: dict[str, Any]) -> dict[str, Any]:
+    s.sendall(wire.encode({"t": "req", "id": 1, "svc": svc, "op": op, "p": p}))
+    decoder = wire.FrameDecoder(2**32)
+    while True:
+        data = s.recv(1 << 20)
+        if not data:
+            raise ConnectionError("closed")
+        got = decoder.feed(data)
+        if got:
+            return got[0]
+
+
+def settle(seconds: float = 0.3) -> None:
+    time.sleep(seconds)
+
+
+# ------------------------------------------------------------------ probes
+def idle_connection_bytes(python: str, cfg: Config) -> dict[str, Any]:
+    with daemon(python) as d:
+        settle()
+        before, _ = d.memory()
+        socks = [connect(d) for _ in range(cfg.idle_connections)]
+        settle()
+        after, _ = d.memory()
+        for s in socks:
+            s.close()
+    return {"bytes_per_idle_connection": (after - before) / cfg.idle_connections}
+
+
+def _send_slowly(socks: list[socket.socket], frame: bytes, slice_size: int = 256 * 1024) -> int:
+    """Send ``frame`` on every socket, a slice at a time round-robin; how many got it whole."""
+    whole = 0
+    alive = list(socks)
+    for pos in range(0, len(frame), slice_size):
+        for s in list(alive):
+            try:
+                s.sendall(frame[pos : pos + slice_size])
+            except OSError:
+                alive.remove(s)
+        time.sleep(0.01)
+    whole = len(alive)
+    return whole
+
+
+def prelogin_flood(python: str, cfg: Config) -> dict[str, Any]:
+    payload_len = cfg.flood_frame
+    data = b"x" * (payload_len - 16)
+    message = wire.encode({"t": "hello", "pad": data})
+    with daemon(python) as d:
+        settle()
+        before, _ = d.memory()
+        socks = [connect(d, hello=False) for _ in range(cfg.flood_connections)]
+        sent = _send_slowly(socks, message)
+        settle(0.5)
+        _, peak = d.memory()
+        alive = d.alive()
+        for s in socks:
+            s.close()
+    return {
+        "flood_peak_growth_bytes": peak - before,
+        "flood_frames_sent_whole": sent,
+        "flood_daemon_alive": alive,
+    }
+
+
+def _empties(n: int, spread: int | None) -> bytes:
+    if spread is None:
+        body = b"\xdd" + struct.pack(">I", n) + b"\x90" * n
+    else:
+        chunks = n // (spread + 3)
+        body = b"\xdd" + struct.pack(">I", chunks)
+        body += (b"\xdc" + struct.pack(">H", spread) + b"\x90" * spread) * chunks
+    payload = b"\x83\xa1t\xa3req\xa2id\x01\xa1p" + body
+    return struct.pack(">I", len(payload)) + payload
+
+
+def amplification(python: str, cfg: Config, spread: int | None) -> dict[str, Any]:
+    frame = _empties(cfg.amplification_frame - 32, spread)
+    with daemon(python) as d:
+        settle()
+        before, _ = d.memory()
+        s = connect(d)
+        start = time.perf_counter()
+        s.sendall(frame)
+        s.settimeout(60)
+        answer = b""
+        with contextlib.suppress(OSError):
+            answer = s.recv(65536)
+        seconds = time.perf_counter() - start
+        settle()
+        _, peak = d.memory()
+        s.close()
+        code = None
+        for m in wire.FrameDecoder(2**32).feed(answer) if answer[:4] else []:
+            code = (m.get("e") or {}).get("code")
+    return {"peak_growth_bytes": peak - before, "answer": code, "seconds": seconds}
+
+
+def unread_answers(python: str, cfg: Config) -> dict[str, Any]:
+    with daemon(python) as d:
+        admin = connect(d)
+        created = call(
+            admin,
+            "sqs",
+            "CreateQueue",
+            {"QueueName": "big", "Attributes": {"MaximumMessageSize": "1048576"}},
+        )
+        url = created["r"]["QueueUrl"]
+        for _ in range(10):
+            call(
+                admin,
+                "sqs",
+                "SendMessage",
+                {"QueueUrl": url, "MessageBody": "m" * cfg.message_size},
+            )
+        base = call(admin, "admin", "Stats", {})["r"]["Requests"]
+        settle()
+        before, _ = d.memory()
+        s = connect(d)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        receive = {"QueueUrl": url, "MaxNumberOfMessages": 10, "VisibilityTimeout": 0}
+        s.sendall(
+            b"".join(
+                wire.encode(
+                    {"t": "req", "id": i, "svc": "sqs", "op": "ReceiveMessage", "p": receive}
+                )
+                for i in range(cfg.pipelined)
+            )
+        )
+        settle(2.0)
+        _, peak = d.memory()
+        handled = call(admin, "admin", "Stats", {})["r"]["Requests"] - base - 1
+        s.close()
+        admin.close()
+    return {"peak_growth_bytes": peak - before, "requests_handled": handled}
+
+
+PROBES: dict[str, Callable[[str, Config], dict[str, Any]]] = {
+    "idle": idle_connection_bytes,
+    "flood": prelogin_flood,
+    "amplification_one_array": lambda py, cfg: amplification(py, cfg, None),
+    "amplification_spread": lambda py, cfg: amplification(py, cfg, 65535),
+    "unread_answers": unread_answers,
+}
+
+
+def run_all(cfg: Config, pythons: dict[str, str]) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {name: {} for name in pythons}
+    for probe, fn in PROBES.items():
+        for name, python in pythons.items():  # taking turns, probe by probe
+            results[name][probe] = fn(python, cfg)
+    return results
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def format_report(results: dict[str, dict[str, Any]], cfg: Config) -> str:
+    lines = []
+    for name, r in results.items():
+        lines.append(f"== {name}")
+        lines.append(
+            f"  memory per idle connection: {r['idle']['bytes_per_idle_connection']:,.0f} B"
+        )
+        f = r["flood"]
+        lines.append(
+            f"  pre-login flood ({cfg.flood_connections} x {cfg.flood_frame:,} B first frames): "
+            f"peak +{_mb(f['flood_peak_growth_bytes'])}, frames sent whole "
+            f"{f['flood_frames_sent_whole']}, daemon alive {f['flood_daemon_alive']}"
+        )
+        for key, label in (
+            ("amplification_one_array", "one array of empty arrays"),
+            ("amplification_spread", "empty arrays in arrays of 65,535"),
+        ):
+            a = r[key]
+            lines.append(
+                f"  amplification, {cfg.amplification_frame:,} B frame, {label}: peak "
+                f"+{_mb(a['peak_growth_bytes'])}, answer {a['answer']}, {a['seconds']:.2f} s"
+            )
+        u = r["unread_answers"]
+        lines.append(
+            f"  {cfg.pipelined} pipelined ReceiveMessage of 10 x {cfg.message_size:,} B, unread: "
+            f"peak +{_mb(u['peak_growth_bytes'])}, requests handled {u['requests_handled']}"
+        )
+    return "\n".join(lines)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument(
+        "--baseline",
+        metavar="PYTHON",
+        help="also probe the daemon this interpreter runs (e.g. a main checkout's venv)",
+    )
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not Path("/proc/self/status").exists():
+        print("bench limits reads memory from /proc: Linux only", file=sys.stderr)
+        return 2
+    cfg = QUICK if args.quick else Config()
+    pythons = {"this": sys.executable}
+    if args.baseline:
+        pythons = {"baseline": args.baseline, **pythons}
+    for name, python in pythons.items():
+        where = subprocess.run(
+            [
+                python,
+                "-c",
+                "import msgsim.adapters, os; print(os.path.dirname(msgsim.adapters.__file__))",
+            ],
+            capture_output=True,
+            text=True,
+            cwd="/",
+        ).stdout.strip()
+        print(f"{name}: {python} (msgsim.adapters from {where})")
+    results = run_all(cfg, pythons)
+    print(format_report(results, cfg))
+    if args.json:
+        print(json.dumps(results, indent=1))
+    return 0
