@@ -260,8 +260,12 @@ def msgsim_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The :meth:`Broker.open` options of this test's ``msgsim_broker`` (but the seed): the
     ``msgsim`` marker's, updated by an indirect parameter of ``msgsim_broker``. Checked before
     the test starts: an unknown option is an error of the test's set-up."""
+    from msgsim.broker import shapes
     from msgsim.broker.runtime import Broker
 
+    # Compile the request checks here, in set-up, not in the first example of a hypothesis
+    # test, whose deadline would count it.
+    shapes.preload()
     options = _marker_options(request)
     options.pop("daemon_args", None)
     options.pop("seed", None)

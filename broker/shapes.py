@@ -414,6 +414,19 @@ def check_types(service: str, operation: str, params: Mapping[str, Any]) -> None
         _refuse(service, operation, params)
 
 
+def preload() -> None:
+    """Load and compile every service's model now rather than on each operation's first use
+    (about a quarter of a second in all). A caller that times its first requests, such as a
+    hypothesis test with a deadline, calls this first."""
+    for service in TYPE_ERRORS:
+        if service not in _services:
+            _services[service] = RequestTypes(service)
+        model = _services[service]._service_model()
+        for operation in model.operation_names if model is not None else ():
+            if (service, operation) not in _checks:
+                _checks[service, operation] = _compile(service, operation)
+
+
 def _compile(service: str, operation: str) -> Callable[[Any], bool] | None:
     types = _services.get(service)
     if types is None:

@@ -81,7 +81,7 @@ def test_hypothesis_given_works_with_the_fixtures_and_each_example_gets_a_fresh_
         import trio.testing
         from hypothesis import given, settings, strategies as st
 
-        @settings(max_examples=20)
+        @settings(max_examples=20, deadline=None)  # the point is fixtures, not speed
         @given(bodies=st.lists(st.text(alphabet="xyz", min_size=1), max_size=4))
         async def test_queue_keeps_order(aws, bodies):
             assert isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock)
@@ -96,7 +96,7 @@ def test_hypothesis_given_works_with_the_fixtures_and_each_example_gets_a_fresh_
 
         BROKERS = []
 
-        @settings(max_examples=10)
+        @settings(max_examples=10, deadline=None)
         @given(n=st.integers())
         async def test_dependent_fixtures_are_set_up_anew_for_each_example(
             aws, msgsim_broker, n
