@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .tcp_client import TcpClient
@@ -67,7 +67,7 @@ class DaemonProcess:
             if found:
                 return cls(proc, log_path, found.group(1), int(found.group(2)))
             if proc.poll() is not None or time.monotonic() > deadline:
-                _end(proc)
+                end_process(proc)
                 raise RuntimeError(f"msgsim serve did not start:\n{log_path.read_text()}")
             time.sleep(0.01)
 
@@ -89,14 +89,16 @@ class DaemonProcess:
 
     def stop(self) -> int | None:
         """End the daemon: SIGTERM (a clean shutdown), SIGKILL if it lingers. Its exit code."""
-        return _end(self.proc)
+        return end_process(self.proc)
 
 
-def _end(proc: subprocess.Popen[bytes]) -> int | None:
+def end_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> int | None:
+    """End a child process this process started, by its id: SIGTERM (a daemon's clean
+    shutdown), then SIGKILL if it is still there after ``timeout`` seconds. Its exit code."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)

@@ -47,6 +47,7 @@ from typing import Any
 import trio
 
 from msgsim.adapters import wire
+from msgsim.adapters.daemon_process import end_process
 from msgsim.adapters.tcp_client import TOKEN_ENV, TcpClient
 from msgsim.adapters.tcp_server import FLUSH_BYTES, FLUSH_EVERY
 from msgsim.adapters.wire import DEFAULT_MAX_FRAME, DEFAULT_MAX_IN_FLIGHT, FrameDecoder, encode
@@ -193,13 +194,7 @@ def _process(name: str, args: list[str], python: str = sys.executable) -> Iterat
                 raise RuntimeError(f"{name} did not start: {line!r} {err.read()}")
             yield _Server(name, proc, m.group(1), int(m.group(2)))
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            end_process(proc, timeout=15)
             if proc.stdout is not None:
                 proc.stdout.close()
 

@@ -65,27 +65,20 @@ def test_folders_named_adapters_and_broker_on_the_users_path_shadow_nothing(tmp_
         "import msgsim.adapters.cli, msgsim.broker.sqs.queue\n"
         "assert not {'adapters', 'broker', 'scenarios'} & set(sys.modules), sorted(sys.modules)\n"
     )
-    env_path = {"PYTHONPATH": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=_env(env_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _python_in(tmp_path, "-c", script)
     assert done.returncode == 0, done.stderr
-    demo = subprocess.run(
-        [sys.executable, "-m", "msgsim", "demo"],
-        cwd=tmp_path,
-        env=_env(env_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    demo = _python_in(tmp_path, "-m", "msgsim", "demo")
     assert demo.returncode == 0, demo.stderr
     assert "dead-letter queue holds" in demo.stdout
 
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **extra}
+def _python_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run Python in ``folder`` with ``folder`` first on the import path, as a user's project."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from msgsim.adapters.daemon_process import end_process
+
 ROOT = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"listening on ([0-9.]+):(\d+)")
 
@@ -83,13 +85,7 @@ def start_daemon(
 
 def stop(proc: subprocess.Popen) -> None:
     """End a process this test started (by its id): SIGTERM, then SIGKILL if it lingers."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    end_process(proc)
     for pipe in (proc.stdout, proc.stderr):
         if pipe is not None:
             pipe.close()
