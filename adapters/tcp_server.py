@@ -473,9 +473,22 @@ class _RemoteWorker:
         if self._broker is not None:
             self._broker.runner.detach_worker(self.function, self._handle)
             self._broker = None
+            # The handle (the pool's slot) refers back to this worker: drop the cycle, or it
+            # keeps the connection and all it buffered alive until the cyclic GC runs.
+            self._handle = None
 
     async def invoke(self, request: dict[str, Any]) -> dict[str, Any]:
         return await self.conn.invoke_remote(self.wid, request)
+
+    def congested(self) -> bool:
+        """Back-pressure: no invocation goes to a worker that has not read what it was sent."""
+        return self.conn.congested
+
+    def ready(self) -> None:
+        if self._broker is not None:
+            pool = self._broker.runner.workers.get(self.function)
+            if pool is not None:
+                pool.ready()
 
 
 class _Reply:
@@ -556,8 +569,12 @@ class _Connection:
             self._out.clear()
             self._out_bytes = 0
             await stream.send_all(batch)
+            congested = self._unsent > OUTBOUND_HIGH_WATER
             self._unsent -= len(batch)
             self._active_at = trio.current_time()
+            if congested and self._unsent <= OUTBOUND_HIGH_WATER:
+                for worker in self._workers.values():
+                    worker.ready()  # invocations held back for this worker may come now
 
     # ------------------------------------------------------------------ the connection
     async def run(self) -> None:
@@ -579,6 +596,11 @@ class _Connection:
                 self._wake_writer.set()
                 # a client that does not read must not hold the connection open for ever
                 outer.cancel_scope.deadline = trio.current_time() + 5
+
+    @property
+    def congested(self) -> bool:
+        """More than OUTBOUND_HIGH_WATER bytes are unsent: the client is not reading."""
+        return self._unsent > OUTBOUND_HIGH_WATER
 
     @property
     def serves_functions(self) -> bool:

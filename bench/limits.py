@@ -10,7 +10,11 @@ before, and VmHWM, the peak, after. Figures, for each daemon given:
   * peak growth from one frame of empty arrays sent after the hello (one array of them, and
     the same spread over arrays of 65,535), the decoding amplification;
   * peak growth and requests handled when P pipelined ReceiveMessage requests for 10 x 1 MiB
-    messages are sent in one write and their answers never read.
+    messages are sent in one write and their answers never read;
+  * SendMessage latency (median, p99) with no long poll parked, then with 10,000 parked on the
+    queue (200 per connection);
+  * resident memory growth after a function worker that never reads is sent 200 async events
+    of 256 KiB, and after each of 4 cycles of such a worker connecting and disconnecting.
 
 ``--baseline PYTHON`` runs every probe also with another interpreter (e.g. the venv of a main
 checkout, whose `msgsim` is the code before the limits), taking turns probe by probe, so both
@@ -49,6 +53,11 @@ class Config:
     amplification_frame: int = 16 * 1024 * 1024 - 64
     pipelined: int = 100
     message_size: int = 1024 * 1024 - 1024
+    parked_polls: int = 10_000
+    sends: int = 40
+    worker_events: int = 200
+    worker_event_size: int = 256 * 1024
+    worker_cycles: int = 4
 
 
 QUICK = Config(
@@ -58,6 +67,11 @@ QUICK = Config(
     amplification_frame=1 << 20,
     pipelined=10,
     message_size=100_000,
+    parked_polls=200,
+    sends=5,
+    worker_events=20,
+    worker_event_size=64 * 1024,
+    worker_cycles=1,
 )
 
 
@@ -236,12 +250,107 @@ def unread_answers(python: str, cfg: Config) -> dict[str, Any]:
     return {"peak_growth_bytes": peak - before, "requests_handled": handled}
 
 
+POLLS_PER_CONNECTION = 200  # under the daemon's 256 requests in flight per connection
+
+
+def _send_latencies(admin: socket.socket, url: str, n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        start = time.perf_counter()
+        call(admin, "sqs", "SendMessage", {"QueueUrl": url, "MessageBody": f"m{i}"})
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def _median_p99(xs: list[float]) -> tuple[float, float]:
+    xs = sorted(xs)
+    return xs[len(xs) // 2], xs[min(len(xs) - 1, round(0.99 * (len(xs) - 1)))]
+
+
+def parked_polls(python: str, cfg: Config) -> dict[str, Any]:
+    """SendMessage round trips with no poll parked, then with ``parked_polls`` ReceiveMessage
+    long polls (WaitTimeSeconds 20) parked on the queue: each send hands one message to one."""
+    with daemon(python) as d:
+        admin = connect(d)
+        url = call(admin, "sqs", "CreateQueue", {"QueueName": "lp"})["r"]["QueueUrl"]
+        idle = _send_latencies(admin, url, cfg.sends)
+        call(admin, "sqs", "PurgeQueue", {"QueueUrl": url})
+        poll = {"QueueUrl": url, "WaitTimeSeconds": 20}
+        socks = []
+        for first in range(0, cfg.parked_polls, POLLS_PER_CONNECTION):
+            s = connect(d)
+            n = min(POLLS_PER_CONNECTION, cfg.parked_polls - first)
+            s.sendall(
+                b"".join(
+                    wire.encode(
+                        {"t": "req", "id": i, "svc": "sqs", "op": "ReceiveMessage", "p": poll}
+                    )
+                    for i in range(n)
+                )
+            )
+            socks.append(s)
+        settle(1.0 + cfg.parked_polls / 2000)  # every poll parked (10,000: about 5 s)
+        busy = _send_latencies(admin, url, cfg.sends)
+        for s in socks:
+            s.close()
+        admin.close()
+    m0, p0 = _median_p99(idle)
+    m1, p1 = _median_p99(busy)
+    return {"idle_median_s": m0, "idle_p99_s": p0, "parked_median_s": m1, "parked_p99_s": p1}
+
+
+def _slow_worker(d: Daemon) -> socket.socket:
+    """A worker of function ``f`` that registers, then never reads (a small receive buffer)."""
+    s = connect(d)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    call(s, "worker", "Register", {"FunctionName": "f", "Concurrency": 1000})
+    return s
+
+
+def slow_worker(python: str, cfg: Config) -> dict[str, Any]:
+    """RSS growth after ``worker_events`` async invokes of ``worker_event_size`` bytes to a worker
+    that never reads, and after each of ``worker_cycles`` cycles of: such a worker connects,
+    gets as many events, disconnects. Events the daemon keeps for a later retry count too (as
+    they would on AWS); what a gone worker's connection buffered should not."""
+    with daemon(python) as d:
+        admin = connect(d)
+        call(admin, "lambda", "CreateFunction", {"FunctionName": "f", "Handler": "no_such.handler"})
+        pad = "x" * cfg.worker_event_size
+
+        def events() -> None:
+            for i in range(cfg.worker_events):
+                p = {
+                    "FunctionName": "f",
+                    "InvocationType": "Event",
+                    "Payload": json.dumps({"i": i, "pad": pad}).encode(),
+                }
+                call(admin, "lambda", "Invoke", p)
+
+        settle()
+        before, _ = d.memory()
+        growth = []
+        connected = 0
+        for cycle in range(cfg.worker_cycles + 1):
+            worker = _slow_worker(d)
+            events()
+            settle(1.0)
+            if cycle == 0:
+                connected = d.memory()[0] - before
+            worker.close()
+            settle(1.0)
+            growth.append(d.memory()[0] - before)
+        admin.close()
+    return {"connected_growth_bytes": connected, "growth_after_cycles_bytes": growth}
+
+
 PROBES: dict[str, Callable[[str, Config], dict[str, Any]]] = {
     "idle": idle_connection_bytes,
     "flood": prelogin_flood,
     "amplification_one_array": lambda py, cfg: amplification(py, cfg, None),
     "amplification_spread": lambda py, cfg: amplification(py, cfg, 65535),
     "unread_answers": unread_answers,
+    "parked_polls": parked_polls,
+    "slow_worker": slow_worker,
 }
 
 
@@ -283,6 +392,20 @@ def format_report(results: dict[str, dict[str, Any]], cfg: Config) -> str:
         lines.append(
             f"  {cfg.pipelined} pipelined ReceiveMessage of 10 x {cfg.message_size:,} B, unread: "
             f"peak +{_mb(u['peak_growth_bytes'])}, requests handled {u['requests_handled']}"
+        )
+        lp = r["parked_polls"]
+        lines.append(
+            f"  SendMessage latency, no poll parked: median {lp['idle_median_s'] * 1e3:.2f} ms, "
+            f"p99 {lp['idle_p99_s'] * 1e3:.2f} ms; with {cfg.parked_polls:,} parked polls: "
+            f"median {lp['parked_median_s'] * 1e3:.2f} ms, p99 {lp['parked_p99_s'] * 1e3:.2f} ms"
+        )
+        w = r["slow_worker"]
+        cycles = ", ".join(f"+{_mb(g)}" for g in w["growth_after_cycles_bytes"])
+        lines.append(
+            f"  worker that never reads, {cfg.worker_events} async events of "
+            f"{cfg.worker_event_size:,} B: +{_mb(w['connected_growth_bytes'])} while connected; "
+            f"after it left, then after each of {cfg.worker_cycles} more connect/disconnect "
+            f"cycles: {cycles}"
         )
     return "\n".join(lines)
 

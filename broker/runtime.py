@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from types import MethodType
 from typing import Any
 
@@ -40,6 +40,7 @@ from .sns.options import SnsOptions
 from .sns.service import SnsService
 from .sqs.options import SqsOptions
 from .sqs.service import SqsService
+from .waiting import Lines, Place
 
 log = logging.getLogger("msgsim.broker")
 
@@ -103,7 +104,7 @@ class Broker:
             sqs=self.sqs,
             kinesis=self.kinesis,
             wake=self._wake,
-            wait=self._wait,
+            place=self._place,
             lot=self._lot,
         )
         self.services: dict[str, Any] = {
@@ -113,6 +114,8 @@ class Broker:
             "lambda": self.functions,
         }
         self._lots: dict[tuple[str, Any], trio.lowlevel.ParkingLot] = {}
+        #: SQS consumers compete for messages: they wait in line, woken one at a time
+        self.lines = Lines()
         self.requests = 0
         #: Set by :meth:`drain`: long polls answer at once and no new ones wait.
         self.draining = False
@@ -252,9 +255,21 @@ class Broker:
         self.draining = True
         for lot in self._lots.values():
             lot.unpark_all()
+        self.lines.wake_all()
 
     # ------------------------------------------------------------------ long polls
     def _wake(self, name: str, svc: Any) -> None:
+        if svc is self.sqs:
+            # A queue's consumers compete: wake the first in line; if there is more to take,
+            # each that takes some wakes the next (see broker/waiting.py).
+            lines = self.lines
+            for key in svc.touched:
+                lines.wake((name, key))
+            svc.touched.clear()
+            for key in svc.gone:  # deleted queues: every waiter answers now
+                lines.wake_all((name, key))
+            svc.gone.clear()
+            return
         lots = self._lots
         for key in svc.touched:
             lot = lots.get((name, key))
@@ -267,22 +282,30 @@ class Broker:
         so whatever arrived since the operation last looked -- the TCP server may hold a poll
         for an in-flight slot between the two -- is never missed."""
         lot_key = (name, park.key)
-        while True:
-            now = trio.current_time()
-            final = now >= park.deadline or self.draining
-            try:
-                result = park.retry(now, final)
-            except BrokerError:
-                raise
-            except Exception as exc:
-                log.exception("internal failure in %s long poll", name)
-                raise InternalFailure(f"Internal failure: {exc!r}") from exc
-            finally:
-                if svc.touched:
-                    self._wake(name, svc)
-            if result is not None:
-                return result
-            await self._wait(lot_key, park.deadline, park.next_timer())
+        with self._place(lot_key) if svc is self.sqs else nullcontext() as place:
+            while True:
+                now = trio.current_time()
+                final = now >= park.deadline or self.draining
+                try:
+                    result = park.retry(now, final)
+                except BrokerError:
+                    raise
+                except Exception as exc:
+                    log.exception("internal failure in %s long poll", name)
+                    raise InternalFailure(f"Internal failure: {exc!r}") from exc
+                finally:
+                    if svc.touched:
+                        self._wake(name, svc)
+                if result is not None:
+                    return result
+                if place is None:
+                    await self._wait(lot_key, park.deadline, park.next_timer())
+                else:
+                    await place.wait(park.deadline, park.next_timer())
+
+    def _place(self, lot_key: tuple[str, Any]) -> AbstractContextManager[Place]:
+        """A place in ``lot_key``'s line of competing consumers, for one whole wait."""
+        return self.lines.place(lot_key)
 
     async def _wait(self, lot_key: tuple[str, Any], deadline: float, timer: float | None) -> None:
         """Until ``lot_key`` is touched, a timer is due or the deadline."""

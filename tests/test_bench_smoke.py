@@ -172,3 +172,6 @@ def test_bench_limits_quick_json_reports_every_figure():
         assert results[key]["answer"] == "FrameTooComplex", results[key]
     assert results["unread_answers"]["requests_handled"] >= 1
     assert "pipelined ReceiveMessage" in out
+    assert _positive(results["parked_polls"]["parked_median_s"])
+    assert len(results["slow_worker"]["growth_after_cycles_bytes"]) == 2
+    assert "parked polls" in out and "worker that never reads" in out

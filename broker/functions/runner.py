@@ -41,7 +41,7 @@ from .model import AsyncEvent, Function
 from .outcome import FUNCTION_ERROR, THROTTLED, Outcome
 from .polling import MappingWatch
 from .service import LambdaService
-from .sqs_poller import SqsForMappings, SqsPoller
+from .sqs_poller import SqsForMappings, SqsPoller, WaitingPlace
 from .state import Delivery
 from .workers import Worker, WorkerLost, WorkerPool, outcome_from_reply
 
@@ -113,7 +113,7 @@ class FunctionRunner:
         sqs: SqsForMappings,
         kinesis: KinesisForMappings,
         wake: Callable[[str, Any], None],
-        wait: Callable[[tuple[str, Any], float, float | None], Awaitable[None]],
+        place: Callable[[tuple[str, Any]], AbstractContextManager[WaitingPlace]],
         lot: Callable[[tuple[str, Any]], AbstractContextManager[trio.lowlevel.ParkingLot]],
     ) -> None:
         self.svc = svc
@@ -136,7 +136,7 @@ class FunctionRunner:
             watch=self._watch,
             invoke=self.invoke_batch,
             wake=wake,
-            wait=wait,
+            place=place,
         )
         self._kinesis_poller = KinesisPoller(
             kinesis=kinesis,

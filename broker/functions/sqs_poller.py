@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any, Protocol
 
 import trio
@@ -29,6 +30,14 @@ from ..filters import FilterPolicy
 from .mappings import EventSourceMapping
 from .outcome import THROTTLED
 from .polling import InvokeBatch, MappingWatch, usable
+
+
+class WaitingPlace(Protocol):
+    """A waiter's place in the line of a queue's consumers (the runtime's)."""
+
+    key: Any
+
+    async def wait(self, deadline: float, timer: float | None) -> None: ...
 
 
 class SqsForMappings(Protocol):
@@ -79,15 +88,16 @@ class SqsPoller:
         watch: MappingWatch,
         invoke: InvokeBatch,
         wake: Callable[[str, Any], None],
-        wait: Callable[[tuple[str, Any], float, float | None], Awaitable[None]],
+        place: Callable[[tuple[str, Any]], AbstractContextManager[WaitingPlace]],
     ) -> None:
         self._sqs = sqs
         self._region = region
         self._watch = watch
         self._invoke = invoke
-        #: the runtime's wake(service name, service) and wait(key, deadline, timer) of long polls
+        #: the runtime's wake(service name, service), and place(key): a place in the key's line
+        #: of waiters (long polls and pollers), kept for a whole wait
         self._wake = wake
-        self._wait = wait
+        self._place = place
 
     async def run(self, mapping: EventSourceMapping) -> None:
         """Run an SQS mapping until it is deleted: pollers that each take a batch, invoke, and
@@ -122,7 +132,14 @@ class SqsPoller:
         count when taken (the generation of its receipt handle, for the delete). With
         ``state``, None when this poller should stop instead of waiting (the mapping has more
         pollers than it needs while the queue is empty)."""
+        with ExitStack() as places:
+            return await self._receive_in_line(mapping, n, state, places)
+
+    async def _receive_in_line(
+        self, mapping: EventSourceMapping, n: int, state: _Pollers | None, places: ExitStack
+    ) -> list[tuple[Any, int]] | None:
         sqs = self._sqs
+        place: WaitingPlace | None = None
         while True:
             now = trio.current_time()
             if not usable(mapping, now):
@@ -142,12 +159,16 @@ class SqsPoller:
                 return [(m, m.receive_count) for m in got]
             if state is not None and state.count > state.base():
                 return None
-            # The broker's wait, as a long poll's: pollers woken together (a lapsed timer)
-            # each re-park on the live waiting list, never one another retired.
+            # The broker's wait, as a long poll's: in line with the queue's other consumers,
+            # at the same place each time; leaving the line passes the turn on.
+            key = ("sqs", queue.uid)
+            if place is None or place.key != key:
+                places.close()
+                place = places.enter_context(self._place(key))
             if state is not None:
                 state.idle += 1
             try:
-                await self._wait(("sqs", queue.uid), math.inf, queue.next_timer())
+                await place.wait(math.inf, queue.next_timer())
             finally:
                 if state is not None:
                     state.idle -= 1

@@ -8,6 +8,9 @@ broker still decides everything else exactly as for an in-process handler: concu
 the Timeout, retries, destinations, mappings.
 
 - Several workers for one function share its invocations (the least busy free one takes each).
+- A worker that is not keeping up (its connection has more unsent bytes than the outbound
+  limit: it stopped reading) takes no invocation until it has caught up; they wait, or go to
+  another worker of the function. The adapter says so with :meth:`WorkerPool.ready`.
 - An invocation waits for a worker with free capacity; that wait counts toward its Timeout.
 - A worker that goes away mid-invocation makes that invocation fail (``Runtime.ExitError``, as
   when a Lambda runtime process exits): async retries, a mapping's retries and OnFailure
@@ -40,6 +43,10 @@ class Worker(Protocol):
         """Run one invocation; raise :class:`WorkerLost` if the worker goes away first."""
         ...
 
+    def congested(self) -> bool:
+        """Whether the worker cannot take an invocation now (what was sent to it is unread)."""
+        ...
+
 
 class _Slot:
     __slots__ = ("busy", "capacity", "worker")
@@ -50,7 +57,9 @@ class _Slot:
         self.busy = 0
 
     def free(self) -> bool:
-        return self.capacity is None or self.busy < self.capacity
+        if self.capacity is not None and self.busy >= self.capacity:
+            return False
+        return not self.worker.congested()
 
 
 class WorkerPool:
@@ -73,6 +82,10 @@ class WorkerPool:
         if slot in self.slots:
             self.slots.remove(slot)
         self._freed.unpark_all()  # waiters re-check: the pool may be empty now
+
+    def ready(self) -> None:
+        """A congested worker caught up: invocations waiting for a worker look again."""
+        self._freed.unpark_all()
 
     async def invoke(self, request: dict[str, Any]) -> dict[str, Any]:
         """Hand ``request`` to the least busy worker with free capacity, waiting for one."""

@@ -144,6 +144,7 @@ def delete_queue(sqs: SqsState, p: Mapping[str, Any], now: float) -> dict[str, A
     sqs.deleted_at[queue.name] = now
     queue.purge()
     sqs.touched.add(queue.uid)
+    sqs.gone.add(queue.uid)
     return {}
 
 

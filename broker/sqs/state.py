@@ -54,6 +54,8 @@ class SqsState:
         self.arn_prefix = f"arn:aws:sqs:{region}:{account_id}:"
         #: queue uids whose receivable set may have grown; the runtime wakes their long polls
         self.touched: set[int] = set()
+        #: uids of queues deleted since the runtime last looked: all their waiters answer
+        self.gone: set[int] = set()
         #: background work started by the last operations; the runtime runs and empties it
         self.jobs: list[Job] = []
         #: message move tasks by handle, and by source queue ARN in start order

@@ -16,9 +16,12 @@ sockets (tests/adapters/worker_handlers.py is the handler module).
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import signal
+import sys
+import weakref
 from collections import Counter
 from pathlib import Path
 
@@ -26,7 +29,8 @@ import pytest
 import trio
 from daemon import ROOT, daemon, start_worker, stop
 
-from msgsim.adapters import TcpClient, open_loopback_client
+from msgsim.adapters import TcpClient, open_loopback_client, wire
+from msgsim.adapters.tcp_server import OUTBOUND_HIGH_WATER, TcpServer
 from msgsim.broker import BrokerError
 
 MISSING = "fn_mod_not_in_the_broker.handler"  # what the broker would import without a worker
@@ -348,6 +352,112 @@ async def test_worker_lost_mid_async_invocation_is_retried_on_another_worker(bro
     assert calls[1][1] - t_first == pytest.approx(60, abs=1)
     metrics = (await lam.get_function_metrics(FunctionName="f"))["Metrics"]
     assert metrics["Errors"] == 1
+
+
+def _referrer_chains(obj, depth: int = 5) -> list[str]:
+    """What keeps ``obj`` alive: chains of referrer types, for the failure message."""
+    objs, chains = [obj], [type(obj).__name__]
+    here = sys._getframe()
+    seen = {id(obj), id(here), id(here.f_back)}
+    for _ in range(depth):
+        next_objs: list = []
+        next_chains: list = []
+        for i in range(len(objs)):
+            for r in gc.get_referrers(objs[i]):
+                if r is objs or r is next_objs or r is here:
+                    continue
+                if id(r) in seen:
+                    next_chains.append(f"{chains[i]} <- (seen) {type(r).__name__}")
+                    continue
+                seen.add(id(r))
+                label = type(r).__name__
+                if isinstance(r, dict):
+                    label += "{" + ",".join(str(k) for k in list(r)[:3]) + "}"
+                elif type(r).__name__ == "coroutine":
+                    label += f"({r.__qualname__})"
+                elif type(r).__name__ == "frame":
+                    label += f"({r.f_code.co_name})"
+                next_objs.append(r)
+                next_chains.append(f"{chains[i]} <- {label}")
+        if not next_objs:
+            return chains + next_chains
+        objs, chains = next_objs[:30], next_chains[:30]
+    return chains
+
+
+class SlowWorker:
+    """A raw connection that registers as a worker of ``name`` and then never reads: a
+    lockstep stream, so the server's writes to it block as a socket's would."""
+
+    def __init__(self, server: TcpServer, stream) -> None:
+        self.server = server
+        self.stream = stream
+
+    @classmethod
+    async def start(cls, nursery, broker, name: str, concurrency: int = 1000) -> SlowWorker:
+        server = TcpServer(broker)
+        client_end, server_end = trio.testing.lockstep_stream_pair()
+        nursery.start_soon(server.handle, server_end)
+        await client_end.send_all(
+            wire.encode({"t": wire.HELLO, "v": wire.PROTOCOL_VERSION, "token": None})
+        )
+        p = {"FunctionName": name, "Concurrency": concurrency}
+        request = {"t": wire.REQUEST, "id": 1, "svc": "worker", "op": "Register", "p": p}
+        await client_end.send_all(wire.encode(request))
+        await trio.testing.wait_all_tasks_blocked()
+        return cls(server, client_end)
+
+    @property
+    def conn(self):
+        (conn,) = self.server.connections
+        return conn
+
+
+async def test_a_worker_that_stops_reading_is_sent_no_more_than_the_outbound_limit(
+    broker, lam, nursery
+):
+    """Back-pressure toward workers: invocations are not sent to a worker whose connection has
+    more than OUTBOUND_HIGH_WATER unsent bytes; they wait, and go to another worker of the
+    function when there is one. When the slow worker leaves, nothing of its connection stays
+    behind: it is freed by reference counting alone, no reference cycle waits for the GC."""
+    await lam.create_function(FunctionName="f", Handler=MISSING, Timeout=900)
+    await lam.put_function_event_invoke_config(FunctionName="f", MaximumRetryAttempts=2)
+    slow = await SlowWorker.start(nursery, broker, "f")
+    big = "x" * (200 * 1024)
+    for i in range(40):  # 8 MB of events
+        payload = json.dumps({"i": i, "pad": big})
+        await lam.invoke(FunctionName="f", InvocationType="Event", Payload=payload)
+    await trio.testing.wait_all_tasks_blocked()
+    conn = slow.conn
+    assert OUTBOUND_HIGH_WATER < conn._unsent <= OUTBOUND_HIGH_WATER + 256 * 1024
+    sent = len(conn._invocations)
+    assert 15 < sent < 40  # the rest wait for a worker that reads
+
+    # Another worker of the function takes what waits.
+    calls: list = []
+    await serve(nursery, broker, "f", Recorder("reader", calls), concurrency=4)
+    await trio.testing.wait_all_tasks_blocked()
+    assert len(calls) == 40 - sent
+    assert len(conn._invocations) == sent  # nothing more went to the slow one
+
+    # The slow worker goes away: its invocations fail and are retried on the reader, and its
+    # connection (with the megabytes queued for it) is freed at once, without the GC.
+    ref = weakref.ref(conn)
+    del conn
+    gc.collect()
+    gc.disable()
+    try:
+        await slow.stream.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(0)
+        leaked = ref()
+        held_by = _referrer_chains(leaked) if leaked else []
+        assert leaked is None, f"the connection is still referenced by {held_by}"
+    finally:
+        gc.enable()
+    await trio.sleep(200)  # the async retries (60 s, then 120 s)
+    await broker.settle()
+    assert sorted(c[2]["i"] for c in calls) == list(range(40))
 
 
 async def test_sqs_mapping_to_a_worker_served_function_processes_every_message(
