@@ -16,7 +16,7 @@ import trio.testing
 
 from msgsim.broker import Broker
 from msgsim.broker.errors import BrokerError
-from msgsim.broker.functions.handlers import resolve_handler
+from msgsim.broker.functions.handlers import HandlerRoots, resolve_handler
 
 from .gcpolicy import LongLivedObjects
 from .inprocess import InProcessClient
@@ -134,14 +134,24 @@ async def serve(
     max_frame: int = DEFAULT_MAX_FRAME,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     grace: float = 5.0,
+    handler_roots: Sequence[str] | None = None,
     out=print,
     **limits: Any,
 ) -> None:
     """``msgsim serve``: run a broker daemon on ``host:port`` until SIGINT or SIGTERM, then stop
     accepting, let requests in flight answer (long polls answer at once with what they have),
-    give the rest ``grace`` seconds and answer them ServiceUnavailable."""
+    give the rest ``grace`` seconds and answer them ServiceUnavailable.
+
+    Import-string handlers load only from ``handler_roots`` (default: the current directory);
+    every other function is served by ``msgsim worker`` processes."""
+    roots = HandlerRoots([os.getcwd()] if handler_roots is None else handler_roots)
+    for root in roots.paths:  # a handler's own imports of its neighbours work
+        if root not in sys.path:
+            sys.path.append(root)
+    log.info("handlers load from %s", roots.describe())
     server = TcpServer(
         seed=seed,
+        broker_options={"handler_roots": roots.paths},
         token=token,
         clock=clock,
         max_frame=max_frame,
@@ -280,6 +290,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "20 s long poll takes 20 s)",
     )
     p_serve.add_argument(
+        "--handlers",
+        action="append",
+        metavar="PATH",
+        default=None,
+        help="a folder import-string handlers may load from, repeatable; nothing else loads in "
+        "the daemon, not the standard library nor site-packages unless named here (every other "
+        "function is served by 'msgsim worker'). Handlers run on the daemon's trio thread: a "
+        "blocking one belongs in a worker (default: the directory serve starts in)",
+    )
+    p_serve.add_argument(
         "--token",
         default=None,
         help=f"shared token clients must present (default: ${TOKEN_ENV}, else none)",
@@ -392,6 +412,9 @@ def _daemon_command(
             parser.error("--max-frame must be at least 1024 and --max-in-flight at least 1")
         if args.max_buffered < args.max_frame or (args.max_connections or 1) < 1:
             parser.error("--max-buffered must hold a frame; --max-connections must be positive")
+        for root in args.handlers or ():
+            if not os.path.isdir(root):
+                parser.error(f"--handlers {root}: not a folder")
         clock = trio.testing.MockClock(rate=rate) if args.clock == "virtual" else None
         with LongLivedObjects():  # the daemon owns its process: see adapters/gcpolicy.py
             trio.run(
@@ -407,6 +430,7 @@ def _daemon_command(
                     max_buffered=args.max_buffered,
                     max_connections=args.max_connections,
                     idle_timeout=args.idle_timeout,
+                    handler_roots=args.handlers,
                 ),
                 clock=clock,
             )
