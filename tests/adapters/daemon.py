@@ -58,17 +58,22 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
 
 
 def start_daemon(
-    *args: str, env: dict[str, str] | None = None, port: int = 0, preexec_fn=None
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int = 0,
+    preexec_fn=None,
+    cwd: Path = ROOT,
 ) -> Daemon:
-    """Start ``msgsim serve --port PORT ARGS`` and wait until it prints where it listens
-    (``preexec_fn`` runs in the child before it starts: e.g. to lower its resource limits)."""
+    """Start ``msgsim serve --port PORT ARGS`` in ``cwd`` and wait until it prints where it
+    listens (``preexec_fn`` runs in the child before it starts: e.g. to lower its resource
+    limits)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "msgsim.adapters.cli", "serve", "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(env),
-        cwd=ROOT,
+        cwd=cwd,
         preexec_fn=preexec_fn,
     )
     deadline = time.monotonic() + 30
@@ -104,8 +109,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 @contextmanager
-def daemon(*args: str, env: dict[str, str] | None = None, port: int = 0) -> Iterator[Daemon]:
-    d = start_daemon(*args, env=env, port=port)
+def daemon(
+    *args: str, env: dict[str, str] | None = None, port: int = 0, cwd: Path = ROOT
+) -> Iterator[Daemon]:
+    d = start_daemon(*args, env=env, port=port, cwd=cwd)
     try:
         yield d
     finally:
