@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 
 import pytest
 import trio
-from daemon import ROOT, daemon, start_worker, stop
+from daemon import ROOT, daemon, run_cli, start_daemon, start_worker, stop
 
 from msgsim.adapters import TcpClient
 from msgsim.broker import BrokerError
@@ -121,3 +122,88 @@ async def test_a_dead_worker_does_not_make_the_daemon_run_the_handler(tmp_path):
                 assert json.loads(r["Payload"].read())["pid"] == worker.pid
         finally:
             stop(worker)
+
+
+# ---------------------------------------------------------------------------- the token
+async def test_the_default_token_works_without_configuration(tmp_path, monkeypatch):
+    """With no token given, the daemon makes one and keeps it in a private file
+    ($XDG_RUNTIME_DIR/msgsim/PORT.token: folder 0700, file 0600) that TcpClient.connect and
+    ``msgsim worker`` read by themselves; a client with another token is refused, and the file
+    goes when the daemon stops."""
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    monkeypatch.delenv("MSGSIM_TOKEN", raising=False)
+    env = {"XDG_RUNTIME_DIR": str(run)}
+    d = start_daemon(env=env, default_token=True)
+    worker = None
+    try:
+        path = run / "msgsim" / f"{d.port}.token"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        token = path.read_text().strip()
+        assert len(token) >= 32 and token not in d.banner
+        assert token not in " ".join(d.proc.args)  # not in the process list
+        refused = await connect_error(d.host, d.port, token="wrong")
+        assert refused.code == "InvalidClientTokenId"
+        worker = start_worker(d, "f", "worker_handlers:pid_handler", env={**WORKER_ENV, **env})
+        async with TcpClient.connect(d.host, d.port) as aws:
+            assert aws.token == token
+            lam = aws.client("lambda")
+            await lam.create_function(FunctionName="f", Handler="nowhere_xyz:handler")
+            r = await lam.invoke(FunctionName="f", Payload=b"{}")
+            assert json.loads(r["Payload"].read())["pid"] == worker.pid
+    finally:
+        if worker is not None:
+            stop(worker)
+        stop(d.proc)
+    assert not path.exists()
+
+
+async def connect_error(host: str, port: int, **options) -> BrokerError:
+    with pytest.raises(BrokerError) as info:
+        async with TcpClient.connect(host, port, **options):
+            pass
+    return info.value
+
+
+def test_a_token_file_others_can_read_is_refused(tmp_path):
+    """``--token-file`` must be private: mode 0644 is a usage error that says how to fix it."""
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    token_file.chmod(0o644)
+    for command in (["serve", "--port", "0"], ["worker", "--function", "f", "json:dumps"]):
+        done = run_cli(*command, "--token-file", str(token_file))
+        assert done.returncode == 2
+        assert "mode 0644" in done.stderr
+        assert f"chmod 600 {token_file}" in done.stderr
+
+
+async def test_a_private_token_file_sets_the_token(tmp_path, monkeypatch):
+    monkeypatch.delenv("MSGSIM_TOKEN", raising=False)
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    token_file.chmod(0o600)
+    with daemon("--token-file", str(token_file)) as d:
+        assert (await connect_error(d.host, d.port, token="wrong")).code == "InvalidClientTokenId"
+        async with TcpClient.connect(d.host, d.port, token="s3cret") as aws:
+            assert (await aws.client("admin").health())["Status"] == "ok"
+
+
+async def test_token_on_the_command_line_warns_and_no_token_writes_no_file(tmp_path):
+    """--token still works, with a warning on stderr that other users can see it; --no-token
+    writes no token file and lets any local client in."""
+    env = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    d = start_daemon("--token", "s3cret", env=env)
+    stop_quietly(d)
+    assert "--token is visible to every local user" in d.errors()
+    stop(d.proc)  # ended already: closes its pipes
+    with daemon("--no-token", env=env) as d:
+        assert not (tmp_path / "msgsim" / f"{d.port}.token").exists()
+        async with TcpClient.connect(d.host, d.port) as aws:
+            assert (await aws.client("admin").health())["Status"] == "ok"
+
+
+def stop_quietly(d) -> None:
+    d.signal(signal.SIGTERM)
+    d.wait()
