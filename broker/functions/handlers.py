@@ -22,8 +22,9 @@ every package on the way to it and the module that defines the callable all lie,
 (symlinks and ``..`` resolved), inside one of those roots: the module is searched for in the
 roots only, never on the rest of ``sys.path``, and a module already imported (``json``,
 ``cProfile``, ``builtins``) counts only if its file is inside a root; a namespace package only
-through its portions inside a root. The standard library and site-packages are outside unless
-named as roots. A handler string that names a module outside every root is refused at
+through its portions inside a root. Python's own folders (its installation prefixes, the
+standard library, site-packages, a virtual environment) are outside even when a root holds
+them, unless a root is named at or below one of them. A handler string that names a module outside every root is refused at
 CreateFunction and UpdateFunctionConfiguration (InvalidParameterValueException naming the
 roots); one the daemon cannot find at all is accepted (a worker may serve it) and, with no worker,
 fails at invocation with ``Runtime.ImportModuleError``, as does one that turns out to lie outside
@@ -37,7 +38,9 @@ import importlib
 import importlib.machinery
 import importlib.util
 import os
+import site
 import sys
+import sysconfig
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
@@ -72,16 +75,23 @@ class HandlerRoots:
             if path not in paths:
                 paths.append(path)
         self.paths = tuple(paths)
+        #: Python's own folders (installation prefixes, the standard library, site-packages):
+        #: outside, even inside a root, unless a root is named at or below one of them (a
+        #: daemon started in the home folder must not serve a ~/.pyenv standard library).
+        self.python_paths = _python_paths()
 
     def __repr__(self) -> str:
         return f"HandlerRoots({list(self.paths)!r})"
 
     def contains(self, path: str) -> bool:
-        """Whether ``path`` (a file or folder) lies, by real path, inside a root."""
+        """Whether ``path`` (a file or folder) lies, by real path, inside a root and not in
+        Python's own folders below that root."""
         real = os.path.realpath(path)
-        return any(
-            real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.paths
-        )
+        root = _deepest(real, self.paths)
+        if root is None:
+            return False
+        python = _deepest(real, self.python_paths)
+        return python is None or len(root) >= len(python)
 
     def describe(self) -> str:
         """The roots as messages name them."""
@@ -93,6 +103,25 @@ class HandlerRoots:
             f"handlers from: {self.describe()}. Serve the function with 'msgsim worker', or start "
             "the daemon with --handlers naming the module's folder."
         )
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _deepest(path: str, folders: Iterable[str]) -> str | None:
+    """The longest of ``folders`` that ``path`` lies in, if any."""
+    inside = [folder for folder in folders if _within(path, folder)]
+    return max(inside, key=len) if inside else None
+
+
+def _python_paths() -> tuple[str, ...]:
+    found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    found.update(sysconfig.get_paths().values())
+    found.update(site.getsitepackages())
+    found.add(site.getusersitepackages())
+    found.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
+    return tuple(sorted({os.path.realpath(p) for p in found if p}))
 
 
 def resolve(fn: Function, roots: HandlerRoots | None = None) -> Callable[..., Any]:

@@ -20,7 +20,7 @@ import pytest
 
 from msgsim.adapters import InProcessClient
 from msgsim.broker import Broker, BrokerError
-from msgsim.broker.functions.handlers import HandlerRoots, check_handler_location
+from msgsim.broker.functions.handlers import HandlerError, HandlerRoots, check_handler_location
 
 _names = itertools.count()
 
@@ -179,3 +179,17 @@ def test_roots_are_real_paths(tmp_path):
 def test_the_standard_library_counts_when_named(tmp_path):
     """The owner may name the standard library's folder; then its modules load."""
     check_handler_location("cProfile.run", HandlerRoots([os.path.dirname(os.__file__)]))
+
+
+def test_python_s_own_folders_stay_outside_a_root_that_holds_them(tmp_path):
+    """A daemon started in a folder holding Python itself (the home folder with ~/.pyenv, a
+    project with its .venv) does not serve the standard library or site-packages from it."""
+    import trio
+
+    everything = HandlerRoots(["/"])
+    for spec in ("cProfile.run", "os.system", "trio.run"):
+        with pytest.raises(HandlerError) as info:
+            check_handler_location(spec, everything)
+        assert "outside the handler roots" in info.value.message
+    assert everything.contains(str(tmp_path / "mine.py"))
+    assert not everything.contains(trio.__file__)
