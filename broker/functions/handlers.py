@@ -24,11 +24,13 @@ roots only, never on the rest of ``sys.path``, and a module already imported (``
 ``cProfile``, ``builtins``) counts only if its file is inside a root; a namespace package only
 through its portions inside a root. Python's own folders (its installation prefixes, the
 standard library, site-packages, a virtual environment) are outside even when a root holds
-them, unless a root is named at or below one of them. A handler string that names a module outside every root is refused at
-CreateFunction and UpdateFunctionConfiguration (InvalidParameterValueException naming the
-roots); one the daemon cannot find at all is accepted (a worker may serve it) and, with no worker,
-fails at invocation with ``Runtime.ImportModuleError``, as does one that turns out to lie outside
-when loaded. Without roots (``handler_roots=None``, an in-process broker's default) any
+them, unless a root is named at or below one of them.
+
+The rule is enforced when a handler is loaded: a module outside the roots is a function error
+``Runtime.ImportModuleError`` naming them, and nothing of it is imported. CreateFunction and
+UpdateFunctionConfiguration refuse at once (InvalidParameterValueException naming the roots) a
+Handler whose module is the standard library's or built in, outside the roots; any other module
+is accepted there, found or not, since a worker may serve the function. Without roots (``handler_roots=None``, an in-process broker's default) any
 importable module loads: the code that opened the broker chose its handlers itself.
 """
 
@@ -79,6 +81,13 @@ class HandlerRoots:
         #: outside, even inside a root, unless a root is named at or below one of them (a
         #: daemon started in the home folder must not serve a ~/.pyenv standard library).
         self.python_paths = _python_paths()
+        paths = sysconfig.get_paths()
+        self.standard_paths = tuple(
+            {os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib") if key in paths}
+        )
+        self.package_paths = tuple(
+            os.path.realpath(p) for p in self.python_paths if p.endswith("-packages")
+        )
 
     def __repr__(self) -> str:
         return f"HandlerRoots({list(self.paths)!r})"
@@ -92,6 +101,14 @@ class HandlerRoots:
             return False
         python = _deepest(real, self.python_paths)
         return python is None or len(root) >= len(python)
+
+    def in_standard_library(self, path: str) -> bool:
+        """Whether ``path`` lies in the standard library's folders (not in a site-packages
+        folder below them)."""
+        real = os.path.realpath(path)
+        standard = _deepest(real, self.standard_paths)
+        packages = _deepest(real, self.package_paths)
+        return standard is not None and (packages is None or len(standard) > len(packages))
 
     def describe(self) -> str:
         """The roots as messages name them."""
@@ -206,22 +223,23 @@ def resolve_handler(spec: str, roots: HandlerRoots | None = None) -> Callable[..
 
 def check_handler_location(spec: str, roots: HandlerRoots) -> None:
     """CreateFunction's check, without importing anything: a :class:`HandlerError` naming the
-    roots when the module ``spec`` names would load from outside them (it is already imported
-    from outside, or the import system finds it outside first: the standard library,
-    site-packages, a built-in). A module the broker cannot find at all passes: a worker may serve
-    the function."""
+    roots when the module ``spec`` names is Python's own and outside them (the standard
+    library or a built-in, as the import system would find it). Any other module passes here,
+    since a worker may serve the function (a package the daemon could import from elsewhere
+    included): whether it may load in the broker is decided when it is loaded."""
     module_name, _ = parse_handler(spec)
     top = module_name.partition(".")[0]
-    if top in sys.modules:
-        _check_module(top, sys.modules[top], roots)
-        return
     try:
-        found = importlib.util.find_spec(top)
+        found = importlib.util.find_spec(top)  # a top-level name: no package is imported
     except (ImportError, ValueError):
         return
-    if found is None:
+    if found is None or _spec_within(found, roots):
         return
-    if not _spec_within(found, roots):
+    if found.origin in ("built-in", "frozen") or not found.has_location:
+        standard = found.submodule_search_locations is None  # not a namespace package
+    else:
+        standard = isinstance(found.origin, str) and roots.in_standard_library(found.origin)
+    if standard:
         raise HandlerError(
             "Runtime.ImportModuleError", roots.refusal(module_name, _spec_where(found))
         )

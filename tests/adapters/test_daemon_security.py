@@ -81,10 +81,11 @@ async def test_handlers_names_the_roots(tmp_path):
             await lam.create_function(FunctionName="f", Handler="named_handlers:handler")
             r = await lam.invoke(FunctionName="f", Payload=b"1")
             assert json.loads(r["Payload"].read())["event"] == 1
-            with pytest.raises(BrokerError) as info:  # python -m put it on sys.path: found
-                await lam.create_function(FunctionName="g", Handler="cwd_handlers:handler")
-            assert info.value.code == "InvalidParameterValueException"
-            assert str(named) in str(info.value)
+            await lam.create_function(FunctionName="g", Handler="cwd_handlers:handler")
+            r = await lam.invoke(FunctionName="g", Payload=b"1")
+            body = json.loads(r["Payload"].read())
+            assert body["errorType"] == "Runtime.ImportModuleError"
+            assert str(named) in body["errorMessage"]
 
 
 WORKER_ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests" / "adapters")])}

@@ -20,7 +20,12 @@ import pytest
 
 from msgsim.adapters import InProcessClient
 from msgsim.broker import Broker, BrokerError
-from msgsim.broker.functions.handlers import HandlerError, HandlerRoots, check_handler_location
+from msgsim.broker.functions.handlers import (
+    HandlerError,
+    HandlerRoots,
+    check_handler_location,
+    resolve_handler,
+)
 
 _names = itertools.count()
 
@@ -60,9 +65,9 @@ ATTACKS = [
 
 @pytest.mark.parametrize("handler", ATTACKS)
 async def test_standard_library_handlers_are_refused_at_create(autojump_clock, rooted, handler):
-    """CreateFunction with a Handler whose module lies outside every root (the standard
-    library, a module imported already, a built-in) is InvalidParameterValueException naming
-    the roots, and no function exists."""
+    """CreateFunction with a Handler whose module is the standard library's or built in
+    (imported already or not) is InvalidParameterValueException naming the roots, and no
+    function exists."""
     lam, root = rooted
     with pytest.raises(BrokerError) as info:
         await lam.create_function(FunctionName="g", Handler=handler)
@@ -187,9 +192,26 @@ def test_python_s_own_folders_stay_outside_a_root_that_holds_them(tmp_path):
     import trio
 
     everything = HandlerRoots(["/"])
-    for spec in ("cProfile.run", "os.system", "trio.run"):
+    for spec in ("cProfile.run", "os.system"):
         with pytest.raises(HandlerError) as info:
             check_handler_location(spec, everything)
         assert "outside the handler roots" in info.value.message
+    check_handler_location("trio.run", everything)  # site-packages: a worker may serve it
+    with pytest.raises(HandlerError) as info:
+        resolve_handler("trio.run", everything)  # but it does not load in the broker
+    assert info.value.error_type == "Runtime.ImportModuleError"
     assert everything.contains(str(tmp_path / "mine.py"))
     assert not everything.contains(trio.__file__)
+
+
+async def test_a_site_packages_handler_is_accepted_for_a_worker_but_not_run_here(
+    autojump_clock, rooted
+):
+    """A package the broker could import from site-packages may be a worker's (the user's
+    project installed in the daemon's environment): CreateFunction accepts it, and with no
+    worker the invocation is Runtime.ImportModuleError naming the roots."""
+    lam, root = rooted
+    await lam.create_function(FunctionName="t", Handler="trio:run")
+    _, body = await invoke(lam, "t", {})
+    assert body["errorType"] == "Runtime.ImportModuleError"
+    assert str(root.resolve()) in body["errorMessage"]
