@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -16,12 +17,20 @@ import trio.testing
 
 from msgsim.broker import Broker
 from msgsim.broker.errors import BrokerError
-from msgsim.broker.functions.handlers import resolve_handler
+from msgsim.broker.functions.handlers import HandlerRoots, resolve_handler
 
 from .gcpolicy import LongLivedObjects
 from .inprocess import InProcessClient
-from .tcp_client import TOKEN_ENV, TcpClient
+from .tcp_client import TcpClient
 from .tcp_server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, TcpServer, server_version
+from .tokens import (
+    TOKEN_ENV,
+    TokenFileError,
+    new_token,
+    read_token_file,
+    remove_default_token,
+    write_default_token,
+)
 from .wire import DEFAULT_MAX_FRAME, DEFAULT_MAX_IN_FLIGHT
 
 log = logging.getLogger("msgsim")
@@ -134,21 +143,37 @@ async def serve(
     max_frame: int = DEFAULT_MAX_FRAME,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     grace: float = 5.0,
+    handler_roots: Sequence[str] | None = None,
+    write_token: bool = False,
     out=print,
     **limits: Any,
 ) -> None:
     """``msgsim serve``: run a broker daemon on ``host:port`` until SIGINT or SIGTERM, then stop
     accepting, let requests in flight answer (long polls answer at once with what they have),
-    give the rest ``grace`` seconds and answer them ServiceUnavailable."""
+    give the rest ``grace`` seconds and answer them ServiceUnavailable.
+
+    Import-string handlers load only from ``handler_roots`` (default: the current directory);
+    every other function is served by ``msgsim worker`` processes. ``write_token``: keep
+    ``token`` in the private file clients on this machine read by default
+    (:func:`~.tokens.default_token_path` of the port), removed on exit."""
+    roots = HandlerRoots([os.getcwd()] if handler_roots is None else handler_roots)
+    for root in roots.paths:  # a handler's own imports of its neighbours work
+        if root not in sys.path:
+            sys.path.append(root)
+    log.info("handlers load from %s", roots.describe())
     server = TcpServer(
         seed=seed,
+        broker_options={"handler_roots": roots.paths},
         token=token,
         clock=clock,
         max_frame=max_frame,
         max_in_flight=max_in_flight,
         **limits,  # max_buffered, max_connections, idle_timeout
     )
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with (
+        contextlib.ExitStack() as stack,
+        trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
+    ):
         async with trio.open_nursery() as root:
             await root.start(server.run)
             async with trio.open_nursery() as connections:
@@ -163,6 +188,9 @@ async def serve(
 
                 await connections.start(accept)
                 bound = listeners[0].socket.getsockname()
+                if write_token and token is not None:
+                    token_path = write_default_token(bound[1], token)
+                    stack.callback(remove_default_token, token_path, token)
                 out(
                     f"msgsim serve: listening on {bound[0]}:{bound[1]} "
                     f"({describe_clock(clock)}; seed {seed}; msgsim {server_version()})",
@@ -280,9 +308,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "20 s long poll takes 20 s)",
     )
     p_serve.add_argument(
+        "--handlers",
+        action="append",
+        metavar="PATH",
+        default=None,
+        help="a folder import-string handlers may load from, repeatable; nothing else loads in "
+        "the daemon, not the standard library nor site-packages unless named here (every other "
+        "function is served by 'msgsim worker'). Handlers run on the daemon's trio thread: a "
+        "blocking one belongs in a worker (default: the directory serve starts in)",
+    )
+    p_serve.add_argument(
+        "--token-file",
+        metavar="PATH",
+        default=None,
+        help="read the token clients must present from PATH, a file only you may read (mode 0600)",
+    )
+    p_serve.add_argument(
         "--token",
         default=None,
-        help=f"shared token clients must present (default: ${TOKEN_ENV}, else none)",
+        help="the token clients must present; other local users can read it in the process "
+        f"list, so prefer ${TOKEN_ENV} or --token-file (default: ${TOKEN_ENV}, else a new "
+        "random token, kept in $XDG_RUNTIME_DIR/msgsim/PORT.token or ~/.msgsim/PORT.token, "
+        "mode 0600, where TcpClient and msgsim worker on this machine find it)",
+    )
+    p_serve.add_argument(
+        "--no-token",
+        action="store_true",
+        help="require no token: any local process may connect and call",
     )
     p_serve.add_argument(
         "--max-frame",
@@ -337,7 +389,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--port", type=_daemon_port, default=4650, help="the daemon's port (default: %(default)s)"
     )
     p_worker.add_argument(
-        "--token", default=None, help=f"shared token (default: ${TOKEN_ENV}, else none)"
+        "--token-file",
+        metavar="PATH",
+        default=None,
+        help="read the daemon's token from PATH, a file only you may read (mode 0600)",
+    )
+    p_worker.add_argument(
+        "--token",
+        default=None,
+        help="the daemon's token; other local users can read it in the process list, so prefer "
+        f"${TOKEN_ENV} or --token-file (default: ${TOKEN_ENV}, else the token file of a daemon "
+        "on this machine)",
     )
     p_worker.add_argument(
         "--concurrency", type=int, default=1, help="invocations at once (default: %(default)s)"
@@ -354,9 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    token, write_token = _token(commands[args.command], args)
     try:
-        return _daemon_command(commands[args.command], args, token)
+        return _daemon_command(commands[args.command], args, token, write_token)
     except BaseException as exc:
         # What the user can fix (the port is taken, no daemon answers, the token is refused) is
         # a line on stderr and exit status 1, not a traceback.
@@ -368,6 +430,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
 
 
+def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str | None, bool]:
+    """The token to require (serve) or present (worker), and whether serve is to write it to
+    its default token file. See :mod:`.tokens` for the order."""
+    no_token = getattr(args, "no_token", False)
+    if no_token and (args.token is not None or args.token_file is not None):
+        parser.error("--no-token with --token or --token-file: choose one")
+    if args.token is not None and args.token_file is not None:
+        parser.error("--token and --token-file: choose one")
+    if no_token:
+        return None, False
+    if args.token_file is not None:
+        try:
+            return read_token_file(args.token_file), False
+        except TokenFileError as exc:
+            parser.error(str(exc))
+    if args.token is not None:
+        print(
+            f"msgsim {args.command}: warning: --token is visible to every local user in the "
+            f"process list (/proc/PID/cmdline); prefer ${TOKEN_ENV} or --token-file",
+            file=sys.stderr,
+        )
+        return args.token, False
+    if args.command == "worker":
+        return None, False  # TcpClient.connect looks for it ($MSGSIM_TOKEN, the token file)
+    token = os.environ.get(TOKEN_ENV)
+    return (token, False) if token else (new_token(), True)
+
+
 def _only_leaf(exc: BaseException) -> BaseException:
     """The one exception inside nested single-member exception groups (trio's nurseries wrap
     what escapes them), or ``exc`` itself."""
@@ -377,7 +467,10 @@ def _only_leaf(exc: BaseException) -> BaseException:
 
 
 def _daemon_command(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, token: str | None
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    token: str | None,
+    write_token: bool = False,
 ) -> int:
     if args.command == "serve":
         if args.rate is not None and args.clock == "real":
@@ -392,6 +485,9 @@ def _daemon_command(
             parser.error("--max-frame must be at least 1024 and --max-in-flight at least 1")
         if args.max_buffered < args.max_frame or (args.max_connections or 1) < 1:
             parser.error("--max-buffered must hold a frame; --max-connections must be positive")
+        for root in args.handlers or ():
+            if not os.path.isdir(root):
+                parser.error(f"--handlers {root}: not a folder")
         clock = trio.testing.MockClock(rate=rate) if args.clock == "virtual" else None
         with LongLivedObjects():  # the daemon owns its process: see adapters/gcpolicy.py
             trio.run(
@@ -407,6 +503,8 @@ def _daemon_command(
                     max_buffered=args.max_buffered,
                     max_connections=args.max_connections,
                     idle_timeout=args.idle_timeout,
+                    handler_roots=args.handlers,
+                    write_token=write_token,
                 ),
                 clock=clock,
             )

@@ -34,12 +34,11 @@ from msgsim.broker.functions.invoke import InvokePayload
 
 from . import wire
 from .client import ServiceClient, unknown_service
+from .tokens import TOKEN_ENV, find_token
 from .wire import PROTOCOL_VERSION, FrameDecoder, FramingError, encode
 
 log = logging.getLogger("msgsim.tcp_client")
 
-#: Environment variable holding the shared token when ``token`` is not given.
-TOKEN_ENV = "MSGSIM_TOKEN"
 
 Connector = Callable[[], Awaitable[trio.abc.Stream]]
 
@@ -125,7 +124,10 @@ class TcpClient:
         reconnect_timeout: float = 10.0,
     ) -> AsyncIterator[TcpClient]:
         """Connect to ``msgsim serve`` at ``host:port``. ``token`` defaults to the
-        ``MSGSIM_TOKEN`` environment variable."""
+        ``MSGSIM_TOKEN`` environment variable, else, for a daemon on this machine, the token it
+        wrote to its private file (:func:`~.tokens.default_token_path`)."""
+        if token is None:
+            token = find_token(host, port)
 
         async def connector() -> trio.abc.Stream:
             return await trio.open_tcp_stream(host, port)

@@ -39,10 +39,14 @@ from typing import Any
 
 from bench.tcp import _process
 from msgsim.adapters import wire
+from msgsim.adapters.tokens import find_token
 
 ROOT = Path(__file__).resolve().parents[1]
 _LISTENING = re.compile(r"listening on ([0-9.]+):(\d+)")
-HELLO = wire.encode({"t": wire.HELLO, "v": wire.PROTOCOL_VERSION, "token": None})
+
+
+def hello(token: str | None) -> bytes:
+    return wire.encode({"t": wire.HELLO, "v": wire.PROTOCOL_VERSION, "token": token})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +85,9 @@ class Daemon:
     proc: subprocess.Popen
     host: str
     port: int
+    #: The hello to send: with the daemon's default token (from its private file, as
+    #: TcpClient finds it), or none for a daemon that keeps no token (an older msgsim).
+    hello: bytes = hello(None)
 
     def memory(self) -> tuple[int, int]:
         """(VmRSS, VmHWM) in bytes."""
@@ -100,13 +107,14 @@ def daemon(python: str, *args: str) -> Iterator[Daemon]:
     """``msgsim serve`` run by ``python`` on a free loopback port, ended when done."""
     serve = ["-m", "msgsim.adapters.cli", "serve", "--port", "0", *args]
     with _process("msgsim serve", serve, python) as server:
-        yield Daemon(server.proc, server.host, server.port)
+        token = find_token(server.host, server.port)
+        yield Daemon(server.proc, server.host, server.port, hello(token))
 
 
 def connect(d: Daemon, *, hello: bool = True) -> socket.socket:
     s = socket.create_connection((d.host, d.port), timeout=10)
     if hello:
-        s.sendall(HELLO)
+        s.sendall(d.hello)
         decoder = wire.FrameDecoder(2**32)
         while not decoder.feed(s.recv(65536)):
             pass

@@ -178,6 +178,9 @@ LAMBDA_EVENT_AGE_MIN = 60
 LAMBDA_EVENT_AGE_MAX = 21_600
 #: Delays before the 2nd and 3rd attempt of an async event after a function error.
 LAMBDA_ASYNC_RETRY_DELAYS = (60, 120)
+#: Longest back-off of an async event whose function has no worker left (msgsim's choice; AWS
+#: backs off throttled events up to 5 minutes): it is retried as soon as that, without counting.
+LAMBDA_ASYNC_NO_WORKER_RETRY_MAX = 30.0
 # Event source mappings.
 LAMBDA_ESM_BATCH_SIZE_MAX = 10_000
 LAMBDA_ESM_SQS_BATCH_SIZE_DEFAULT = 10

@@ -11,9 +11,11 @@ failed into its retry schedule.
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
 import random
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from types import MethodType
 from typing import Any
@@ -26,6 +28,7 @@ from . import limits
 from .clock import Epoch, warn_if_real_clock_in_tests
 from .errors import BrokerError, InternalFailure, InvalidAction, InvalidParameterValue
 from .functions.async_events import invoke_event
+from .functions.handlers import HandlerRoots
 from .functions.invoke import RunHandler
 from .functions.options import LambdaOptions
 from .functions.runner import FunctionRunner
@@ -140,6 +143,7 @@ class Broker:
         sns_options: SnsOptions | None = None,
         kinesis_options: KinesisOptions | None = None,
         lambda_options: LambdaOptions | None = None,
+        handler_roots: Iterable[str | os.PathLike[str]] | None = None,
     ) -> AsyncIterator[Broker]:
         """Run a broker for the duration of the ``async with`` block.
 
@@ -153,6 +157,11 @@ class Broker:
         (as ``kinesis_options`` says, when given). ``sns_options`` raises SNS's adjustable quotas
         (topics, filter policies); ``kinesis_options`` tunes Kinesis (delays, quotas);
         ``lambda_options`` tunes functions (account concurrency, cold starts, mapping delays).
+        ``handler_roots`` names the folders import-string handlers may load from (the
+        standard library and site-packages only if named; see
+        :mod:`msgsim.broker.functions.handlers`); None, the default, loads any importable module,
+        since in-process the code that opened the broker chose its handlers. ``msgsim serve``
+        passes its ``--handlers``.
 
         While the broker runs, ``sys.stdout`` is a proxy that captures what Lambda handlers print
         (per invocation) and passes everything else through; a root logging handler does the same
@@ -161,6 +170,9 @@ class Broker:
         warn_if_real_clock_in_tests()
         if kinesis_options is None:
             kinesis_options = KinesisOptions()
+        if handler_roots is not None:
+            lambda_options = copy.copy(lambda_options) if lambda_options else LambdaOptions()
+            lambda_options.handler_roots = HandlerRoots(handler_roots)
         if enforce_throughput is not None:
             kinesis_options.enforce_throughput = enforce_throughput
         async with trio.open_nursery() as nursery:

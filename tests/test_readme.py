@@ -25,7 +25,7 @@ def test_readme_examples_run_as_written(tmp_path):
     for i, (mark, block) in enumerate(blocks):
         script = tmp_path / f"example{i}.py"
         if mark.startswith("daemon:"):
-            with daemon(*mark.removeprefix("daemon:").split()) as d:
+            with daemon(*mark.removeprefix("daemon:").split(), default_token=True) as d:
                 assert '"127.0.0.1", 4650' in block
                 script.write_text(block.replace('"127.0.0.1", 4650', f'"{d.host}", {d.port}'))
                 _run(script, i)

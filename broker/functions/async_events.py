@@ -120,6 +120,24 @@ def finish_event(lam: LambdaState, event: AsyncEvent, outcome: Outcome, now: flo
     _dead(lam, event, outcome, "RetriesExhausted", now)
 
 
+def defer_event(lam: LambdaState, event: AsyncEvent, now: float) -> None:
+    """A started event that could not run (its function's workers are gone): as Lambda does
+    with a throttled event, it goes back to the queue without counting as an attempt, retried
+    after a back-off (1 s, growing with its age, at most
+    ``LAMBDA_ASYNC_NO_WORKER_RETRY_MAX``) until MaximumEventAgeInSeconds."""
+    fn = event.function
+    lam.release(fn)
+    fn.metrics.throttles += 1
+    event.attempts -= 1
+    age = now - event.enqueued_at
+    due = now + min(limits.LAMBDA_ASYNC_NO_WORKER_RETRY_MAX, max(1.0, age))
+    if due - event.enqueued_at > fn.max_event_age:
+        event.move(EXPIRED)
+        _dead(lam, event, None, "EventAgeExceeded", now)
+    else:
+        lam.async_queue.requeue(event, due)
+
+
 def _dead(
     lam: LambdaState, event: AsyncEvent, outcome: Outcome | None, condition: str, now: float
 ) -> None:

@@ -26,7 +26,13 @@ from ..errors import (
 )
 from ..ids import uuid4_from
 from ..params import check_known
-from .handlers import HANDLER_FORMS, HandlerError, handler_label, parse_handler
+from .handlers import (
+    HANDLER_FORMS,
+    HandlerError,
+    check_handler_location,
+    handler_label,
+    parse_handler,
+)
 from .model import Function
 from .shapes import integer, invalid, iso_ms, string
 from .state import LambdaState
@@ -62,7 +68,7 @@ _UPDATE = _CONFIG | {"RevisionId"}
 
 
 # ---------------------------------------------------------------------- checks
-def _check_handler(handler: Any) -> Any:
+def _check_handler(lam: LambdaState, handler: Any) -> Any:
     if callable(handler):
         return handler
     if type(handler) is not str or not handler or len(handler) > 128:
@@ -78,6 +84,12 @@ def _check_handler(handler: Any) -> Any:
         raise InvalidParameterValueException(
             f"Handler '{handler}' must name a module and a function: {HANDLER_FORMS}."
         ) from None
+    roots = lam.options.handler_roots
+    if roots is not None:
+        try:
+            check_handler_location(handler, roots)
+        except HandlerError as exc:
+            raise InvalidParameterValueException(exc.message) from None
     return handler
 
 
@@ -185,7 +197,7 @@ def create_function(lam: LambdaState, p: Mapping[str, Any], now: float) -> dict[
         raise InvalidParameterValueException(
             "The Handler parameter is required: a callable, or 'package.module:function'."
         )
-    handler = _check_handler(p["Handler"])
+    handler = _check_handler(lam, p["Handler"])
     if p.get("PackageType") not in (None, "Zip"):
         raise InvalidParameterValueException("msgsim runs Zip package functions only.")
     changes = _check_config(lam, p, {})
@@ -294,7 +306,7 @@ def update_function_configuration(
     revision = p.get("RevisionId")
     if revision is not None and revision != fn.config["RevisionId"]:
         raise _precondition(fn)
-    handler = _check_handler(p["Handler"]) if "Handler" in p else None
+    handler = _check_handler(lam, p["Handler"]) if "Handler" in p else None
     changes = _check_config(lam, p, fn.config)
     if "Timeout" in changes:
         # A function's timeout may not exceed the visibility timeout of a queue mapped to it.

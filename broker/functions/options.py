@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+
 from .. import limits
+from .handlers import HandlerRoots
 
 
 class LambdaOptions:
@@ -14,6 +18,9 @@ class LambdaOptions:
     environment is reaped (AWS does not document it; 10 minutes is msgsim's choice).
     ``mapping_delay``: seconds an event source mapping spends Creating, Enabling, Disabling,
     Updating or Deleting (AWS takes a few seconds; 0 by default).
+    ``handler_roots``: the folders import-string handlers may load from (see
+    :mod:`~.handlers`); None (the default): any importable module, as fits a broker in the
+    process of the code that chose its handlers. ``msgsim serve`` passes its ``--handlers``.
     """
 
     def __init__(
@@ -22,6 +29,7 @@ class LambdaOptions:
         cold_start: float = 0.0,
         environment_idle: float = 600.0,
         mapping_delay: float = 0.0,
+        handler_roots: Iterable[str | os.PathLike[str]] | None = None,
     ) -> None:
         if account_concurrency < limits.LAMBDA_UNRESERVED_CONCURRENCY_MIN:
             raise ValueError(
@@ -31,3 +39,6 @@ class LambdaOptions:
         self.cold_start = cold_start
         self.environment_idle = environment_idle
         self.mapping_delay = mapping_delay
+        if isinstance(handler_roots, str | os.PathLike):
+            raise TypeError("handler_roots is a list of folders, not one folder")
+        self.handler_roots = None if handler_roots is None else HandlerRoots(handler_roots)

@@ -8,7 +8,13 @@ and runs one poller task per event source mapping (:mod:`.sqs_poller`, :mod:`.ki
 
 Handlers run on the trio thread (:mod:`.execution`), or in a remote worker attached to their
 function (:mod:`.workers`); what they print and log is captured per invocation
-(:mod:`.capture`) and kept with the invocation's record for ListFunctionInvocations.
+(:mod:`.capture`) and kept with the invocation's record for ListFunctionInvocations. An
+import-string handler loads from the broker's handler roots only, when it has them
+(:class:`~.handlers.HandlerRoots`). A function a worker has served never falls back to running
+its handler here once its workers are gone: a handler written for a worker may block, and on the
+trio thread it would stop the whole broker. Until a worker serves it again, a synchronous Invoke
+fails with ResourceNotReadyException, a mapping's batch is throttled (retried), and an async event
+goes back to its queue without counting as an attempt (:func:`~.async_events.defer_event`).
 
 The runner never imports the runtime that owns it: the Broker passes in what it needs -- a way to
 start background tasks, ``call`` for deliveries through SQS and SNS, the SQS and Kinesis cores the
@@ -27,9 +33,9 @@ from typing import Any
 
 import trio
 
-from ..errors import BrokerError
+from ..errors import BrokerError, ResourceNotReadyException
 from ..ids import uuid4_from
-from .async_events import finish_event, invoke_event, start_due
+from .async_events import defer_event, finish_event, invoke_event, start_due
 from .capture import Capture, current_capture, install_capture, uninstall_capture
 from .context import LambdaContext
 from .execution import call_handler, handler_error, timeout_error
@@ -128,6 +134,8 @@ class FunctionRunner:
         self._installed = False
         #: Remote workers serving functions, by function name (see :mod:`.workers`).
         self.workers: dict[str, WorkerPool] = {}
+        #: Every function name a worker has served: those run only in workers, never here.
+        self.served: set[str] = set()
         #: Pollers waiting for a mapping to change.
         self._watch = MappingWatch()
         self._sqs_poller = SqsPoller(
@@ -236,10 +244,12 @@ class FunctionRunner:
         buf: list[str],
     ) -> Outcome:
         pool = self.workers.get(fn.name)
-        if pool:
+        if pool or fn.name in self.served:
+            # Never a fallback to the handler here: an empty pool fails as a lost worker.
+            pool = pool or WorkerPool()
             return await self._call_remote(pool, fn, event, context, request_id, deadline, buf)
         try:
-            handler = resolve(fn)
+            handler = resolve(fn, self.svc.options.handler_roots)
         except HandlerError as exc:
             return handler_error(exc, buf)
         return await call_handler(handler, event, context, request_id, deadline, fn.timeout, buf)
@@ -286,6 +296,7 @@ class FunctionRunner:
         pool = self.workers.get(function_name)
         if pool is None:
             pool = self.workers[function_name] = WorkerPool()
+        self.served.add(function_name)
         return pool.attach(worker, capacity)
 
     def detach_worker(self, function_name: str, handle: Any) -> None:
@@ -295,8 +306,20 @@ class FunctionRunner:
             if not pool:
                 del self.workers[function_name]
 
+    def worker_gone(self, fn: Function) -> bool:
+        """Whether ``fn`` is served by workers and none is attached now."""
+        return fn.name in self.served and not self.workers.get(fn.name)
+
+    def _no_worker_message(self, fn: Function) -> str:
+        return (
+            f"Function {fn.name} is served by msgsim workers and none is connected: start one "
+            f"('msgsim worker --function {fn.name} ...'); the daemon never runs it itself."
+        )
+
     async def invoke_sync(self, run: RunHandler) -> dict[str, Any]:
         fn = run.function
+        if self.worker_gone(fn):
+            raise ResourceNotReadyException(self._no_worker_message(fn))
         reason = self.svc.acquire(fn)
         if reason is not None:
             raise self.svc.throttled_error(fn, reason)
@@ -310,7 +333,15 @@ class FunctionRunner:
         return finish_sync(run, outcome, entry.log)
 
     async def invoke_batch(self, fn: Function, event: Any, source: str) -> Outcome:
-        """A poller's synchronous invocation: a THROTTLED outcome when no concurrency is free."""
+        """A poller's synchronous invocation: a THROTTLED outcome when no concurrency is free,
+        or no worker serves a function that workers serve (the poller retries the batch)."""
+        if self.worker_gone(fn):
+            fn.metrics.throttles += 1
+            return Outcome(
+                THROTTLED,
+                error_type="ResourceNotReadyException",
+                error_message=self._no_worker_message(fn),
+            )
         reason = self.svc.acquire(fn)
         if reason is not None:
             return Outcome(THROTTLED, error_type="TooManyRequestsException", error_message=reason)
@@ -344,6 +375,11 @@ class FunctionRunner:
 
     async def _run_event(self, event: AsyncEvent) -> None:
         self.busy -= 1
+        if self.worker_gone(event.function):
+            defer_event(self.svc, event, trio.current_time())
+            self._kick.set()
+            self.after_call()
+            return
         try:
             outcome, _ = await self.run(event.function, event.payload, event.request_id, "async")
         except Exception as exc:  # a defect of ours: count it as a failed attempt

@@ -58,17 +58,28 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
 
 
 def start_daemon(
-    *args: str, env: dict[str, str] | None = None, port: int = 0, preexec_fn=None
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int = 0,
+    preexec_fn=None,
+    cwd: Path = ROOT,
+    default_token: bool = False,
 ) -> Daemon:
-    """Start ``msgsim serve --port PORT ARGS`` and wait until it prints where it listens
-    (``preexec_fn`` runs in the child before it starts: e.g. to lower its resource limits)."""
+    """Start ``msgsim serve --port PORT ARGS`` in ``cwd`` and wait until it prints where it
+    listens (``preexec_fn`` runs in the child before it starts: e.g. to lower its resource
+    limits). Unless ``ARGS`` or ``env`` give a token, or ``default_token`` asks for the default
+    one (a private file :class:`TcpClient` reads by itself), the daemon runs with
+    ``--no-token``: the protocol tests speak raw frames with no token in their hello."""
+    given = {"--token", "--token-file", "--no-token"}.intersection(args)
+    if not (default_token or given or "MSGSIM_TOKEN" in (env or {})):
+        args = (*args, "--no-token")
     proc = subprocess.Popen(
         [sys.executable, "-m", "msgsim.adapters.cli", "serve", "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(env),
-        cwd=ROOT,
+        cwd=cwd,
         preexec_fn=preexec_fn,
     )
     deadline = time.monotonic() + 30
@@ -104,8 +115,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 @contextmanager
-def daemon(*args: str, env: dict[str, str] | None = None, port: int = 0) -> Iterator[Daemon]:
-    d = start_daemon(*args, env=env, port=port)
+def daemon(
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int = 0,
+    cwd: Path = ROOT,
+    default_token: bool = False,
+) -> Iterator[Daemon]:
+    d = start_daemon(*args, env=env, port=port, cwd=cwd, default_token=default_token)
     try:
         yield d
     finally:

@@ -71,7 +71,8 @@ def test_rate_must_be_a_positive_number(capsys, rate):
                 "(default: 0)",
                 "(default: real)",
                 "(default: 1.0, real speed: a 20 s long poll takes 20 s)",
-                "(default: $MSGSIM_TOKEN, else none)",
+                "(default: the directory serve starts in)",
+                "(default: $MSGSIM_TOKEN, else a new random token",
                 "(default: 16777216)",
                 "(default: 256)",
                 "(default: 268435456)",
@@ -85,7 +86,7 @@ def test_rate_must_be_a_positive_number(capsys, rate):
             [
                 "(default: 127.0.0.1)",
                 "(default: 4650)",
-                "(default: $MSGSIM_TOKEN, else none)",
+                "(default: $MSGSIM_TOKEN, else the token file of a daemon on this machine)",
                 "(default: 1)",
                 "(default: WARNING)",
             ],

@@ -482,7 +482,9 @@ async def test_admin_reset_leaves_no_queue_topic_stream_or_function_and_the_conn
         await sqs.send_message(QueueUrl=url, MessageBody="gone soon")
         await aws.client("sns").create_topic(Name="reset-topic")
         await aws.client("kinesis").create_stream(StreamName="reset-stream", ShardCount=1)
-        await aws.client("lambda").create_function(FunctionName="reset-fn", Handler="json:dumps")
+        await aws.client("lambda").create_function(
+            FunctionName="reset-fn", Handler="reset_fn_module:handler"
+        )
         admin = aws.client("admin")
         assert await admin.reset() == {}
         assert await sqs.list_queues() == {}

@@ -494,9 +494,11 @@ async def test_sqs_mapping_to_a_worker_served_function_processes_every_message(
 
 
 async def test_without_a_worker_the_broker_imports_the_handler(broker, lam, nursery):
-    """No worker attached: the broker runs the Handler import string itself, so a module it
-    cannot import is Runtime.ImportModuleError. A worker serves it while attached; once the
-    worker's connection closes, the broker falls back to the import string again."""
+    """No worker ever attached: the broker runs the Handler import string itself, so a module
+    it cannot import is Runtime.ImportModuleError. A worker serves it while attached; once the
+    worker's connection closes the broker never falls back to the import string (a handler
+    written for a worker may block the broker): a sync Invoke is ResourceNotReadyException
+    until a worker serves the function again."""
     await lam.create_function(FunctionName="f", Handler=MISSING)
     _, body = await invoke_json(lam, "f")
     assert body["errorType"] == "Runtime.ImportModuleError"
@@ -506,8 +508,32 @@ async def test_without_a_worker_the_broker_imports_the_handler(broker, lam, nurs
     assert body == "served"
     worker.stop()
     await trio.sleep(1)
+    with pytest.raises(BrokerError) as info:
+        await invoke_json(lam, "f")
+    assert info.value.code == "ResourceNotReadyException"
+    assert "msgsim worker --function f" in str(info.value)
+    await serve(nursery, broker, "f", lambda e, c: "back")
     _, body = await invoke_json(lam, "f")
-    assert body["errorType"] == "Runtime.ImportModuleError"
+    assert body == "back"
+
+
+async def test_async_events_wait_for_a_worker_to_come_back(broker, lam, nursery):
+    """An async event of a function whose workers are gone is not run by the broker and not
+    lost: it waits in the queue (retried with a back-off, not counted as an attempt) and runs
+    once a worker serves the function again."""
+    await lam.create_function(FunctionName="f", Handler=MISSING)
+    await lam.put_function_event_invoke_config(FunctionName="f", MaximumRetryAttempts=0)
+    calls: list = []
+    worker = await serve(nursery, broker, "f", Recorder("w1", calls))
+    worker.stop()
+    await trio.sleep(1)
+    r = await lam.invoke(FunctionName="f", InvocationType="Event", Payload=b'{"n": 1}')
+    assert r["StatusCode"] == 202
+    await trio.sleep(600)
+    assert calls == []
+    await serve(nursery, broker, "f", Recorder("w2", calls))
+    await trio.sleep(60)
+    assert [(w, e) for w, _, e, _ in calls] == [("w2", {"n": 1})]
 
 
 # ---------------------------------------------------------------------------------- processes
