@@ -173,6 +173,15 @@ def wrong_requests(draw: st.DrawFn, service: str) -> list[tuple[str, dict[str, A
 _operations: dict[str, list[str]] = {}
 
 
+#: The fuzz tests' settings: a few examples each (MSGSIM_FUZZ_EXAMPLES for a longer run).
+def fuzz(test: Any) -> Any:
+    return settings(
+        max_examples=int(os.environ.get("MSGSIM_FUZZ_EXAMPLES", "12")),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )(given(st.data())(test))
+
+
 async def _list_operations() -> None:
     async with Broker.open() as broker:
         for service in SERVICES:
@@ -182,12 +191,7 @@ async def _list_operations() -> None:
 trio.run(_list_operations, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
-@settings(
-    max_examples=int(os.environ.get("MSGSIM_FUZZ_EXAMPLES", "20")),
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
-@given(st.data())
+@fuzz
 def test_every_operation_refuses_wrong_types_with_a_validation_error_and_changes_nothing(data):
     for service in SERVICES:
         requests = data.draw(wrong_requests(service), label=service)
@@ -271,12 +275,7 @@ def hostile_requests(draw: st.DrawFn, service: str) -> list[tuple[str, dict[str,
     return out
 
 
-@settings(
-    max_examples=int(os.environ.get("MSGSIM_FUZZ_EXAMPLES", "20")),
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
-@given(st.data())
+@fuzz
 def test_texts_nested_too_deep_or_with_too_many_digits_are_refused_not_internal_failures(data):
     for service in SERVICES:
         requests = data.draw(hostile_requests(service), label=service)
