@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -22,7 +23,13 @@ from msgsim.broker.functions.handlers import HandlerRoots, resolve_handler
 from .gcpolicy import LongLivedObjects
 from .inprocess import InProcessClient
 from .tcp_client import TcpClient
-from .tcp_server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, TcpServer, server_version
+from .tcp_server import (
+    DEFAULT_GRACE,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_BUFFERED,
+    TcpServer,
+    server_version,
+)
 from .tokens import (
     TOKEN_ENV,
     TokenFileError,
@@ -142,7 +149,7 @@ async def serve(
     clock: trio.testing.MockClock | None = None,
     max_frame: int = DEFAULT_MAX_FRAME,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-    grace: float = 5.0,
+    grace: float = DEFAULT_GRACE,
     handler_roots: Sequence[str] | None = None,
     write_token: bool = False,
     out=print,
@@ -168,6 +175,7 @@ async def serve(
         clock=clock,
         max_frame=max_frame,
         max_in_flight=max_in_flight,
+        grace=grace,
         **limits,  # max_buffered, max_connections, idle_timeout
     )
     with (
@@ -203,7 +211,7 @@ async def serve(
                 for listener in listeners:
                     await listener.aclose()
                 server.begin_shutdown()
-                await server.wait_idle(grace)
+                await server.wait_idle()
                 connections.cancel_scope.cancel()
             root.cancel_scope.cancel()
     out("msgsim stopped", flush=True)
@@ -259,6 +267,16 @@ def port_number(text: str, *, lowest: int = 0) -> int:
         free = " (0 picks a free port)" if lowest == 0 else ""
         raise argparse.ArgumentTypeError(f"{text!r} is not a port: use {lowest} to 65535{free}")
     return port
+
+
+def _grace(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds, 0 or more")
+    return seconds
 
 
 def _daemon_port(text: str) -> int:
@@ -366,6 +384,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_IDLE_TIMEOUT,
         help="seconds a connection may stay idle before it is closed; 0: never "
         "(default: %(default)s)",
+    )
+    p_serve.add_argument(
+        "--grace",
+        type=_grace,
+        default=DEFAULT_GRACE,
+        help="on SIGINT or SIGTERM, seconds requests in flight get to finish; the rest are "
+        "answered ServiceUnavailable (default: %(default)s)",
     )
     p_serve.add_argument(
         "--log-level", default="WARNING", help="logging level, on stderr (default: %(default)s)"
@@ -505,6 +530,7 @@ def _daemon_command(
                     idle_timeout=args.idle_timeout,
                     handler_roots=args.handlers,
                     write_token=write_token,
+                    grace=args.grace,
                 ),
                 clock=clock,
             )

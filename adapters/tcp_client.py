@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -173,6 +173,8 @@ class TcpClient:
     ) -> dict[str, Any]:
         """Perform one operation on the daemon; raises BrokerError."""
         params = {} if params is None else params
+        if not isinstance(params, Mapping):  # as the broker answers it, before anything is sent
+            raise InvalidParameterValue("Request parameters must be a map of names to values.")
         if service == "lambda" and operation in _HANDLER_OPS:
             return await self._lambda_handler_call(operation, params)
         conn = await self._connection()
@@ -477,7 +479,10 @@ class _Connection:
                 self._backlog = []
                 await self._reader()
                 nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as group:
+            # The reader and the writer run in a nursery, so a reset arrives as a group (one
+            # failure each, at times): the calls in flight fail, the client's block goes on.
+            exc = _single(group)
             self._lost(ServiceUnavailable(f"The connection to the broker was lost: {exc}"))
         finally:
             self._lost(ServiceUnavailable("The connection to the broker was lost."))

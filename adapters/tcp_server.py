@@ -48,6 +48,7 @@ from msgsim.broker.errors import (
     UnsupportedOperation,
 )
 from msgsim.broker.functions.workers import WorkerLost
+from msgsim.broker.params import check_known, safe_repr
 
 from . import wire
 from .wire import (
@@ -80,6 +81,8 @@ DEFAULT_MAX_BUFFERED = 256 * 1024 * 1024
 #: Default seconds a connection may be idle (no request read, nothing in flight, no answer
 #: waiting to be sent, no function served) before the server closes it.
 DEFAULT_IDLE_TIMEOUT = 600.0
+#: Seconds a stopping server gives requests in flight to be answered (``msgsim serve --grace``).
+DEFAULT_GRACE = 5.0
 #: The connection limit when none is given: the open-file limit less this many descriptors for
 #: the daemon's own use, and at most DEFAULT_MAX_CONNECTIONS_CAP.
 FD_HEADROOM = 32
@@ -157,6 +160,10 @@ def server_version() -> str:
         return "0+unknown"
 
 
+#: The parameters each admin operation takes (others are refused, as every operation does).
+_ADMIN_PARAMETERS = {"AdvanceClock": frozenset({"Seconds"})}
+
+
 class TcpServer:
     """Serve a broker over the msgpack protocol.
 
@@ -176,9 +183,12 @@ class TcpServer:
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         max_connections: int | None = None,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        grace: float = DEFAULT_GRACE,
         clock: trio.testing.MockClock | None = None,
         broker_options: dict[str, Any] | None = None,
     ) -> None:
+        if not grace >= 0:  # also NaN
+            raise ValueError(f"grace ({grace}) must be a number of seconds, 0 or more")
         if max_buffered < max_frame:
             raise ValueError(f"max_buffered ({max_buffered}) must hold a frame ({max_frame})")
         self.broker: Broker = broker  # type: ignore[assignment]  # set by run() when owned
@@ -194,6 +204,8 @@ class TcpServer:
         )
         #: Seconds of idleness after which a connection is closed (None or 0: never).
         self.idle_timeout = idle_timeout or None
+        #: Seconds :meth:`wait_idle` gives requests in flight once the server stops.
+        self.grace = grace
         self._at_connection_limit = False
         #: The daemon's virtual clock (``--clock virtual``), or None on the real clock.
         self.clock = clock
@@ -299,17 +311,20 @@ class TcpServer:
         return self._advance_lock.locked()
 
     def begin_shutdown(self) -> None:
-        """Stop taking requests; long polls answer now with what they have."""
+        """Stop taking requests; long polls answer now with what they have. Connections are
+        still read until :meth:`wait_idle` ends the grace period, so every request a client
+        has sent meanwhile (pipelined ones too) is answered ``ServiceUnavailable``, not lost."""
         self.closing = True
         if self.broker is not None:
             self.broker.drain()
-        for conn in list(self.connections):
-            if not conn.serves_functions:  # a worker must still deliver what it is running
-                conn.stop_reading()
 
-    async def wait_idle(self, grace: float) -> None:
-        """Wait up to ``grace`` seconds for requests in flight to be answered, then cancel the
-        rest: they are answered ``ServiceUnavailable``. Returns when every connection closed."""
+    async def wait_idle(self, grace: float | None = None) -> None:
+        """Wait up to ``grace`` seconds (default: the server's ``grace``) for requests in flight
+        to be answered, then stop reading and cancel the rest: they are answered
+        ``ServiceUnavailable`` where the connection still takes answers. Returns when every
+        connection closed (or after as long again)."""
+        if grace is None:
+            grace = self.grace
         with trio.move_on_after(grace):
             while any(c.pending for c in self.connections):
                 await trio.sleep(0.01)
@@ -373,6 +388,7 @@ class TcpServer:
             params = {}
         if not isinstance(params, dict):
             raise InvalidParameterValue("Request parameters must be a map of names to values.")
+        check_known(params, _ADMIN_PARAMETERS.get(op, frozenset()), op)
         return await fn(params)
 
     async def _health(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -744,10 +760,12 @@ class _Connection:
         if hello.get("t") != wire.HELLO:
             self._fatal("HelloExpected", "The first frame must be a hello: {t: hello, v: 1}.")
             return False
-        if hello.get("v") != PROTOCOL_VERSION:
+        version = hello.get("v")
+        if type(version) is not int or version != PROTOCOL_VERSION:  # not 1.0, not True
             self._fatal(
                 "UnsupportedProtocolVersion",
-                f"This server speaks protocol version {PROTOCOL_VERSION}, not {hello.get('v')!r}.",
+                f"This server speaks protocol version {PROTOCOL_VERSION} (the integer), not "
+                f"{safe_repr(version, 100)}.",
             )
             return False
         if server.token is not None and hello.get("token") != server.token:
@@ -799,11 +817,12 @@ class _Connection:
                     self._canceled.add(rid)  # type: ignore[arg-type]
                     scope.cancel()
             else:
-                log.warning("a message of unknown type %r", t)
+                shown = safe_repr(t, 100)
+                log.warning("a message of unknown type %s", shown)
                 self.send_error(
                     None,
                     InvalidParameterValue(
-                        f"Unknown message type {t!r}; a client sends req, cancel or done."
+                        f"Unknown message type {shown}; a client sends req, cancel or done."
                     ),
                 )
 
@@ -931,7 +950,8 @@ class _Connection:
                 log.info("worker %s serves function %s", worker.wid, name)
                 return self.send_result(rid, {"WorkerId": worker.wid})
             if op == "Deregister":
-                worker = self._workers.pop(p.get("WorkerId"), None)  # type: ignore[arg-type]
+                wid = p.get("WorkerId")
+                worker = self._workers.pop(wid, None) if type(wid) is int else None
                 if worker is None:
                     raise InvalidParameterValue("No such WorkerId on this connection.")
                 self.server.deregister_worker(worker)

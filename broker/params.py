@@ -7,6 +7,8 @@ message that says what is allowed.
 
 from __future__ import annotations
 
+import json
+import reprlib
 from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
@@ -14,14 +16,67 @@ from typing import Any
 from .errors import BrokerError, InvalidParameterValue, MissingParameter
 
 
+class _BoundedRepr(reprlib.Repr):
+    """reprlib's repr, bounded in depth as well as width, and safe on any value: a value nested
+    100,000 deep, an int of more than 4,300 digits (which Python refuses to print) or an object
+    whose ``__repr__`` raises is shown by its type, never an exception."""
+
+    def repr1(self, x: Any, level: int) -> str:
+        try:
+            return super().repr1(x, level)
+        except Exception:  # RecursionError included
+            return f"<unprintable {type(x).__name__}>"
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 64:  # printing a huge int costs quadratic time, or raises
+            return f"<int of {x.bit_length()} bits>"
+        return repr(x)
+
+
+_repr = _BoundedRepr()
+_repr.maxlevel = 4
+_repr.maxstring = _repr.maxother = 120
+_repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = _repr.maxfrozenset = 6
+
+
 def safe_repr(value: Any, limit: int = 200) -> str:
-    """``repr(value)`` for an error message: never raises (an int of more than 4,300 digits
-    cannot be printed) and never runs to megabytes."""
+    """``repr(value)`` for an error message built from a client's value: never raises, never
+    recurses deeper than a few levels whatever the nesting, and never runs to megabytes."""
     try:
-        text = repr(value)
+        text = _repr.repr(value)
     except Exception:
         text = f"<unprintable {type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """A client's JSON document, strictly: ``ValueError`` for anything that is not JSON, which
+    includes NaN and Infinity (Python's extensions) and nesting too deep for Python's parser
+    (its RecursionError), so callers answer it as the invalid input it is."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("the document is nested too deeply") from None
+
+
+def int_text(text: str, lo: int, hi: int) -> int | None:
+    """The integer a decimal string (ASCII digits, an optional minus, spaces around) spells, if
+    it is within
+    ``lo..hi``; else None. Never calls ``int()`` on more digits than a bound can have (Python
+    refuses strings of more than 4,300 digits, with an exception)."""
+    v = text.strip()
+    digits = v[1:] if v[:1] == "-" else v
+    if not digits.isdigit() or not digits.isascii():
+        return None
+    widest = max(len(str(abs(lo))), len(str(abs(hi))))
+    if len(digits.lstrip("0")) > widest:
+        return None
+    n = int(v)
+    return n if lo <= n <= hi else None
 
 
 def check_known(

@@ -55,7 +55,7 @@ async def call_handler(
         if result is None:
             return Outcome(OK, None, raw=b"null")
         try:
-            raw = json.dumps(result, separators=(",", ":")).encode()
+            raw = json.dumps(result, separators=(",", ":"), allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
             return Outcome(
                 FUNCTION_ERROR,

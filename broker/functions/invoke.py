@@ -26,7 +26,7 @@ from ..errors import (
     ValidationException,
 )
 from ..ids import uuid4_from
-from ..params import check_known
+from ..params import check_known, parse_json
 from .async_events import push_event
 from .model import Function
 from .outcome import Outcome
@@ -165,7 +165,7 @@ def _parse_payload(data: bytes) -> Any:
     if not data.strip():
         return {}
     try:
-        return json.loads(data)
+        return parse_json(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestContentException(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"
@@ -178,7 +178,7 @@ def _client_context(value: Any) -> Any:
             "ClientContext must be base64-encoded JSON of at most 3,583 bytes."
         )
     try:
-        return json.loads(base64.b64decode(value, validate=True))
+        return parse_json(base64.b64decode(value, validate=True))
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequestContentException(
             "Client context must be a valid Base64-encoded JSON object."

@@ -26,11 +26,11 @@ A request handed to a worker and its reply are plain maps (they travel over the 
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
 
 import trio
 
+from ..params import parse_json, safe_repr
 from .outcome import FUNCTION_ERROR, OK, TIMEOUT, Outcome
 
 
@@ -130,8 +130,8 @@ def outcome_from_reply(reply: Any) -> tuple[Outcome, str]:
         if not isinstance(raw, bytes):
             return _bad_reply("an ok reply carries no raw JSON bytes"), log
         try:
-            json.loads(raw)
-        except ValueError:
+            parse_json(raw)  # strictly: JSON has no NaN, and a 100,000-deep nesting is refused
+        except (ValueError, UnicodeDecodeError):
             return Outcome(
                 FUNCTION_ERROR,
                 error_type="Runtime.MarshalError",
@@ -146,7 +146,7 @@ def outcome_from_reply(reply: Any) -> tuple[Outcome, str]:
             error_message=str(reply.get("error_message") or ""),
             stack_trace=[str(line) for line in stack] if isinstance(stack, list) else [],
         ), log
-    return _bad_reply(f"unknown status {status!r}"), log
+    return _bad_reply(f"unknown status {safe_repr(status, 100)}"), log
 
 
 def _bad_reply(why: str) -> Outcome:

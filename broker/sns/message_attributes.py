@@ -8,13 +8,13 @@ remembered (a bounded set) and a plain String attribute under such a name is acc
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ParameterValueInvalid
+from ..params import parse_json
 
 _ATTR_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 _DATA_TYPE = re.compile(r"(String|String\.Array|Number|Binary)(\..+)?")
@@ -105,7 +105,7 @@ def message_attributes(raw: Any) -> dict[str, dict[str, Any]] | None:
                 )
         elif base == "String.Array":
             try:
-                items = json.loads(value)
+                items = parse_json(value)
             except ValueError:
                 items = None
             if type(items) is not list or any(isinstance(i, dict | list) for i in items):

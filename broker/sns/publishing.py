@@ -15,7 +15,6 @@ almost nothing per publish.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +30,7 @@ from ..errors import (
     TooManyEntriesInBatchRequest,
 )
 from ..ids import uuid4_from
+from ..params import parse_json
 from .delivery import attempt
 from .message_attributes import message_attributes
 from .model import Delivery, Published, Topic
@@ -135,7 +135,7 @@ def _message_text(p: Mapping[str, Any]) -> str:
 
 def _structure(message: str) -> tuple[str, dict[str, Any]]:
     try:
-        doc = json.loads(message)
+        doc = parse_json(message)
     except ValueError:
         raise invalid("Message Structure - JSON message body failed to parse") from None
     if type(doc) is not dict:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import NotFound, TopicLimitExceeded
 from ..filters import PolicyIndex
+from ..params import parse_json
 from . import delivery_policy as dp
 from .model import CONFIRMED, Topic
 from .params import bool_attr, check_known, invalid, paginate, str_param
@@ -136,7 +137,7 @@ def _check_topic_attributes(attrs: Mapping[str, str], fifo: bool, creating: bool
             dp.parse_topic_delivery_policy(value)
         elif name in ("Policy", "DataProtectionPolicy", "ArchivePolicy") and value:
             try:
-                doc = json.loads(value)
+                doc = parse_json(value)
             except ValueError:
                 raise invalid(f"Attributes Reason: {name}: invalid JSON") from None
             if type(doc) is not dict:

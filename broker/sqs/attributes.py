@@ -7,12 +7,12 @@ typed values the queue core needs onto a :class:`~msgsim.broker.sqs.queue.Queue`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import limits
 from ..errors import InvalidAttributeName, InvalidAttributeValue, InvalidParameterValue
+from ..params import int_text, parse_json, safe_repr
 
 #: Attributes computed by SQS; GetQueueAttributes returns them, Set/Create reject them.
 READ_ONLY = (
@@ -75,10 +75,10 @@ def _bad(name: str, reason: str | None = None) -> InvalidAttributeValue:
 
 def _int(name: str, value: str) -> str:
     lo, hi = _RANGES[name]
-    v = value.strip()
-    if not (v.isdigit() or (v.startswith("-") and v[1:].isdigit())) or not lo <= int(v) <= hi:
+    n = int_text(value, lo, hi)
+    if n is None:
         raise _bad(name, f"Must be an integer from {lo} to {hi}.")
-    return str(int(v))
+    return str(n)
 
 
 def _bool(name: str, value: str) -> str:
@@ -101,7 +101,7 @@ def _policy(name: str, value: str) -> str:
     if value == "":
         return value
     try:
-        doc = json.loads(value)
+        doc = parse_json(value)
     except ValueError:
         raise _bad(name, "The policy is not valid JSON.") from None
     if not isinstance(doc, dict):
@@ -165,7 +165,7 @@ def parse_redrive_policy(value: str) -> tuple[str, int] | None:
         return None
     prefix = f"Value {value} for parameter RedrivePolicy is invalid. Reason: "
     try:
-        doc = json.loads(value)
+        doc = parse_json(value)
     except ValueError:
         doc = None
     if not isinstance(doc, dict):
@@ -186,17 +186,24 @@ def parse_redrive_policy(value: str) -> tuple[str, int] | None:
     arn = doc["deadLetterTargetArn"]
     if not isinstance(arn, str) or not arn.startswith("arn:") or arn.count(":") != 5:
         raise InvalidParameterValue(prefix + "Invalid value for deadLetterTargetArn.")
-    count = doc["maxReceiveCount"]
-    if isinstance(count, str) and count.strip().isdigit():
-        count = int(count)
+    given = count = doc["maxReceiveCount"]
+    if isinstance(count, str):
+        count = int_text(count, limits.MAX_RECEIVE_COUNT_MIN, limits.MAX_RECEIVE_COUNT_MAX)
     if type(count) is not int or not (
         limits.MAX_RECEIVE_COUNT_MIN <= count <= limits.MAX_RECEIVE_COUNT_MAX
     ):
         raise InvalidParameterValue(
-            prefix + f"Invalid value for maxReceiveCount: {count}, valid values are from "
+            prefix + f"Invalid value for maxReceiveCount: {_shown(given)}, valid values are from "
             f"{limits.MAX_RECEIVE_COUNT_MIN} to {limits.MAX_RECEIVE_COUNT_MAX} both inclusive."
         )
     return arn, count
+
+
+def _shown(value: Any) -> str:
+    """A maxReceiveCount as the message shows it: a string as it is, bounded; else its repr."""
+    if type(value) is str:
+        return value if len(value) <= 100 else value[:97] + "..."
+    return safe_repr(value, 100)
 
 
 def parse_redrive_allow_policy(value: str) -> tuple[str, frozenset[str]] | None:
@@ -208,7 +215,7 @@ def parse_redrive_allow_policy(value: str) -> tuple[str, frozenset[str]] | None:
         "redrive allow policy, as it's in an unsupported format."
     )
     try:
-        doc = json.loads(value)
+        doc = parse_json(value)
     except ValueError:
         raise unsupported from None
     if not isinstance(doc, dict) or set(doc) - {"redrivePermission", "sourceQueueArns"}:

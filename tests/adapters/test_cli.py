@@ -78,6 +78,7 @@ def test_rate_must_be_a_positive_number(capsys, rate):
                 "(default: 268435456)",
                 "(default: the open-file limit less 32, at most 1024)",
                 "(default: 600.0)",
+                "(default: 5.0)",
                 "(default: WARNING)",
             ],
         ),
