@@ -19,8 +19,8 @@ from msgsim.broker import BrokerError
 
 pytestmark = pytest.mark.real_clock
 
-#: The daemon imports the sleeping handler from tests/adapters.
-HANDLERS = {"PYTHONPATH": f"{ROOT}:{ROOT / 'tests' / 'adapters'}"}
+#: The daemon imports the sleeping handler from tests/adapters, a handler root it is given.
+HANDLERS = ("--handlers", str(ROOT / "tests" / "adapters"))
 
 
 async def start_invoke(aws: TcpClient, seconds: float, into: dict) -> None:
@@ -41,7 +41,7 @@ async def create_sleepy(aws: TcpClient) -> None:
 
 @pytest.mark.parametrize("grace,answer", [("0.5", "ServiceUnavailable"), ("6", 200)])
 async def test_grace_is_how_long_a_stopping_daemon_lets_requests_in_flight_finish(grace, answer):
-    d = start_daemon("--grace", grace, env=HANDLERS)
+    d = start_daemon("--grace", grace, *HANDLERS)
     try:
         async with TcpClient.connect(d.host, d.port, reconnect_timeout=0) as aws:
             await create_sleepy(aws)
@@ -57,7 +57,7 @@ async def test_grace_is_how_long_a_stopping_daemon_lets_requests_in_flight_finis
 
 
 async def test_requests_pipelined_into_a_stopping_daemon_are_answered_service_unavailable():
-    d = start_daemon("--grace", "3", env=HANDLERS)
+    d = start_daemon("--grace", "3", *HANDLERS)
     try:
         async with TcpClient.connect(d.host, d.port) as aws:
             await create_sleepy(aws)
