@@ -19,6 +19,7 @@ import trio.testing
 from msgsim.broker import Broker
 from msgsim.broker.errors import BrokerError
 from msgsim.broker.functions.handlers import HandlerRoots, resolve_handler
+from msgsim.broker.functions.options import LambdaOptions
 
 from .gcpolicy import LongLivedObjects
 from .inprocess import InProcessClient
@@ -170,7 +171,11 @@ async def serve(
     log.info("handlers load from %s", roots.describe())
     server = TcpServer(
         seed=seed,
-        broker_options={"handler_roots": roots.paths},
+        # Handlers run in threads here: a blocking one must not freeze the daemon.
+        broker_options={
+            "handler_roots": roots.paths,
+            "lambda_options": LambdaOptions(handler_threads=True),
+        },
         token=token,
         clock=clock,
         max_frame=max_frame,

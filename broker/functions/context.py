@@ -58,6 +58,7 @@ class LambdaContext:
             ClientContext(self._client_context) if self._client_context is not None else None
         )
         self._deadline = deadline
+        self._clock = trio.lowlevel.current_clock()
 
     _FIELDS = (
         "function_name",
@@ -86,8 +87,10 @@ class LambdaContext:
         self._client_context = raw if isinstance(raw, dict) else None
         self.client_context = ClientContext(raw) if isinstance(raw, dict) else None
         self._deadline = deadline
+        self._clock = trio.lowlevel.current_clock()
         return self
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before the function's Timeout, on the broker's clock."""
-        return max(0, int((self._deadline - trio.current_time()) * 1000))
+        # The clock itself, not trio.current_time(): a handler may run in a worker thread.
+        return max(0, int((self._deadline - self._clock.current_time()) * 1000))

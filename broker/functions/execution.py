@@ -39,13 +39,29 @@ async def call_handler(
     deadline: float,
     timeout: float,
     buf: list[str],
+    *,
+    in_thread: bool = False,
 ) -> Outcome:
     """Run a handler as Lambda's Python runtime does and say what it came to: its result as JSON,
     a function error (errorType, errorMessage, stackTrace), or a timeout past ``deadline``.
-    Shared by the broker's runner and remote workers."""
+    Shared by the broker's runner and remote workers. ``in_thread``: a plain handler runs in a
+    worker thread (the daemon), so blocking it holds up nothing else; at the deadline its
+    invocation times out and the thread is left to finish alone."""
     try:
-        result = handler(event, context)
         timed_out = False
+        if in_thread and not inspect.iscoroutinefunction(handler):
+            with trio.move_on_at(deadline) as scope:
+                result, raised = await trio.to_thread.run_sync(
+                    _call_catching, handler, event, context, abandon_on_cancel=True
+                )
+            if scope.cancelled_caught:
+                return timeout_error(request_id, timeout, buf)
+            if raised is not None:
+                # Re-raised from here: the traceback loses _call_catching's frame and gains
+                # this one, which the stack trace below leaves out, as on the trio thread.
+                raise raised.with_traceback(raised.__traceback__.tb_next)
+        else:
+            result = handler(event, context)
         if inspect.isawaitable(result):
             with trio.move_on_at(deadline) as scope:
                 result = await result
@@ -107,6 +123,17 @@ async def run_invocation(handler: Callable[..., Any], request: dict[str, Any]) -
             handler, request.get("event"), context, request_id, deadline, timeout, buf
         )
     return reply_from_outcome(outcome, "".join(buf))
+
+
+def _call_catching(
+    handler: Callable[..., Any], event: Any, context: Any
+) -> tuple[Any, BaseException | None]:
+    """In a worker thread: the handler's result, or what it raised (SystemExit included, which
+    must not end the thread's machinery)."""
+    try:
+        return handler(event, context), None
+    except BaseException as exc:
+        return None, exc
 
 
 def timeout_error(request_id: str, timeout: float, buf: list[str]) -> Outcome:

@@ -21,6 +21,10 @@ class LambdaOptions:
     ``handler_roots``: the folders import-string handlers may load from (see
     :mod:`~.handlers`); None (the default): any importable module, as fits a broker in the
     process of the code that chose its handlers. ``msgsim serve`` passes its ``--handlers``.
+    ``handler_threads``: run plain (not ``async def``) handlers in a worker thread, so one that
+    blocks holds up only its own invocation (at its Timeout the invocation fails and the thread
+    is abandoned, as Lambda stops a sandbox). Off by default: under trio's autojump clock the
+    clock would jump while a thread runs (DESIGN.md, Time). ``msgsim serve`` turns it on.
     """
 
     def __init__(
@@ -30,6 +34,7 @@ class LambdaOptions:
         environment_idle: float = 600.0,
         mapping_delay: float = 0.0,
         handler_roots: Iterable[str | os.PathLike[str]] | None = None,
+        handler_threads: bool = False,
     ) -> None:
         if account_concurrency < limits.LAMBDA_UNRESERVED_CONCURRENCY_MIN:
             raise ValueError(
@@ -39,6 +44,7 @@ class LambdaOptions:
         self.cold_start = cold_start
         self.environment_idle = environment_idle
         self.mapping_delay = mapping_delay
+        self.handler_threads = handler_threads
         if isinstance(handler_roots, str | os.PathLike):
             raise TypeError("handler_roots is a list of folders, not one folder")
         self.handler_roots = None if handler_roots is None else HandlerRoots(handler_roots)

@@ -252,7 +252,16 @@ class FunctionRunner:
             handler = resolve(fn, self.svc.options.handler_roots)
         except HandlerError as exc:
             return handler_error(exc, buf)
-        return await call_handler(handler, event, context, request_id, deadline, fn.timeout, buf)
+        return await call_handler(
+            handler,
+            event,
+            context,
+            request_id,
+            deadline,
+            fn.timeout,
+            buf,
+            in_thread=self.svc.options.handler_threads,
+        )
 
     async def _call_remote(
         self,

@@ -68,6 +68,45 @@ async def test_a_handler_in_the_start_directory_runs_in_the_daemon(tmp_path):
             assert json.loads(r["Payload"].read()) == {"pid": d.proc.pid, "event": "hi"}
 
 
+BLOCKING_SOURCE = """
+import pathlib
+import time
+
+
+def block(event, context):
+    time.sleep(event["seconds"])
+    pathlib.Path(event["done"]).touch()
+    return "woke"
+"""
+
+
+async def test_a_blocking_handler_in_the_daemon_holds_up_only_its_own_invocation(tmp_path):
+    """A handler that blocks (written for a worker, say) runs in a thread of the daemon: other
+    clients are answered meanwhile, and at its Timeout its invocation fails as Lambda's does."""
+    (tmp_path / "slow.py").write_text(BLOCKING_SOURCE)
+    with daemon(cwd=tmp_path) as d:
+        async with TcpClient.connect(d.host, d.port) as aws:
+            lam = aws.client("lambda")
+            await lam.create_function(FunctionName="slow", Handler="slow.block", Timeout=1)
+            got: dict = {}
+            done = tmp_path / "done"
+
+            async def invoke(seconds: float) -> None:
+                event = {"seconds": seconds, "done": str(done)}
+                r = await lam.invoke(FunctionName="slow", Payload=json.dumps(event))
+                got[seconds] = (r.get("FunctionError"), json.loads(r["Payload"].read()))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(invoke, 3)
+                await trio.sleep(0.3)
+                health = await aws.client("admin").health()
+                # answered while the handler still sleeps (a daemon it blocked answers after)
+                assert health["Status"] == "ok" and not done.exists()
+            assert got[3][1]["errorType"] == "Sandbox.Timedout"
+            await invoke(0.01)
+            assert got[0.01] == (None, "woke")
+
+
 async def test_handlers_names_the_roots(tmp_path):
     """``--handlers PATH`` (repeatable) replaces the default: the start directory no longer
     counts, a named folder does."""

@@ -1150,3 +1150,39 @@ async def test_cold_start_option_delays_first_run_and_reports_init_duration(auto
         r = await lam.invoke(FunctionName="f", LogType="Tail")
         assert trio.current_time() == 0.5
         assert "Init Duration" not in _decode_log(r)
+
+
+@pytest.mark.real_clock
+async def test_a_handler_run_in_a_thread_answers_as_on_the_trio_thread():
+    """LambdaOptions(handler_threads=True) (what msgsim serve uses) runs plain handlers in a
+    worker thread: results, errors with the handler's own stack trace, sys.exit and printed
+    output answer exactly as they do on the trio thread."""
+    from msgsim import Broker, InProcessClient, LambdaOptions
+
+    def handler(event, context):
+        print("in a thread:", event["n"])
+        if event["n"] == 1:
+            raise ValueError("boom")
+        if event["n"] == 2:
+            raise SystemExit(3)
+        return {"n": event["n"], "remaining": context.get_remaining_time_in_millis() > 0}
+
+    answers = {}
+    for threads in (False, True):
+        async with Broker.open(lambda_options=LambdaOptions(handler_threads=threads)) as broker:
+            lam = InProcessClient(broker).client("lambda")
+            await lam.create_function(FunctionName="f", Handler=handler)
+            got = []
+            for n in (0, 1, 2):
+                r = await lam.invoke(FunctionName="f", Payload=json.dumps({"n": n}), LogType="Tail")
+                body = json.loads(r["Payload"].read())
+                if isinstance(body, dict):
+                    body.pop("requestId", None)
+                    body["errorMessage"] = body.get("errorMessage", "").split(" Error: ")[-1]
+                log = base64.b64decode(r["LogResult"]).decode()
+                got.append((r.get("FunctionError"), body, "in a thread:" in log))
+            answers[threads] = got
+    assert answers[True] == answers[False]
+    assert answers[True][1][1]["errorType"] == "ValueError"
+    assert "in handler" in answers[True][1][1]["stackTrace"][-1]
+    assert len(answers[True][1][1]["stackTrace"]) == 1  # the handler's frame, nothing of trio's
