@@ -35,7 +35,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "limits": (
         "bench.limits",
-        "daemon memory per idle connection and under floods, amplification and unread answers",
+        "daemon memory per idle connection, parked poll, queued message and queue, and under "
+        "floods, amplification and unread answers",
     ),
 }
 

@@ -14,7 +14,10 @@ before, and VmHWM, the peak, after. Figures, for each daemon given:
   * SendMessage latency (median, p99) with no long poll parked, then with 10,000 parked on the
     queue (200 per connection);
   * resident memory growth after a function worker that never reads is sent 200 async events
-    of 256 KiB, and after each of 4 cycles of such a worker connecting and disconnecting.
+    of 256 KiB, and after each of 4 cycles of such a worker connecting and disconnecting;
+  * memory per parked long poll (10,000 ReceiveMessage polls parked on one queue, RSS growth /
+    10,000, the connections they came on already open), per queued 1 KiB message (100,000 sent
+    in batches of 10) and per queue (1,000 created).
 
 ``--baseline PYTHON`` runs every probe also with another interpreter (e.g. the venv of a main
 checkout, whose `msgsim` is the code before the limits), taking turns probe by probe, so both
@@ -62,6 +65,10 @@ class Config:
     worker_events: int = 200
     worker_event_size: int = 256 * 1024
     worker_cycles: int = 4
+    memory_polls: int = 10_000
+    queued_messages: int = 100_000
+    queued_message_size: int = 1024
+    queues: int = 1_000
 
 
 QUICK = Config(
@@ -76,6 +83,9 @@ QUICK = Config(
     worker_events=20,
     worker_event_size=64 * 1024,
     worker_cycles=1,
+    memory_polls=200,
+    queued_messages=2_000,
+    queues=50,
 )
 
 
@@ -351,6 +361,102 @@ def slow_worker(python: str, cfg: Config) -> dict[str, Any]:
     return {"connected_growth_bytes": connected, "growth_after_cycles_bytes": growth}
 
 
+def _pipeline(s: socket.socket, svc: str, op: str, params: list[dict[str, Any]]) -> None:
+    """Send one request per item of ``params``, at most POLLS_PER_CONNECTION in flight, and read
+    every answer; raise if one is an error."""
+    decoder = wire.FrameDecoder(2**32)
+    for first in range(0, len(params), POLLS_PER_CONNECTION):
+        chunk = params[first : first + POLLS_PER_CONNECTION]
+        s.sendall(
+            b"".join(
+                wire.encode({"t": "req", "id": i, "svc": svc, "op": op, "p": p})
+                for i, p in enumerate(chunk)
+            )
+        )
+        answers: list[dict[str, Any]] = []
+        while len(answers) < len(chunk):
+            data = s.recv(1 << 20)
+            if not data:
+                raise ConnectionError("closed")
+            answers += decoder.feed(data)
+        errors = [a["e"] for a in answers if a.get("e")]
+        if errors:
+            raise RuntimeError(f"{op}: {errors[0]}")
+
+
+def memory_per_parked_poll(python: str, cfg: Config) -> dict[str, Any]:
+    """RSS growth / ``memory_polls`` once that many long polls are parked on one queue; the
+    connections they come on (200 polls each) are opened, past their hello, before measuring."""
+    with daemon(python) as d:
+        admin = connect(d)
+        url = call(admin, "sqs", "CreateQueue", {"QueueName": "lp"})["r"]["QueueUrl"]
+        n_conns = -(-cfg.memory_polls // POLLS_PER_CONNECTION)
+        socks = [connect(d) for _ in range(n_conns)]
+        settle(1.0)
+        before, _ = d.memory()
+        poll = {"QueueUrl": url, "WaitTimeSeconds": 20}
+        for k, s in enumerate(socks):
+            n = min(POLLS_PER_CONNECTION, cfg.memory_polls - k * POLLS_PER_CONNECTION)
+            s.sendall(
+                b"".join(
+                    wire.encode(
+                        {"t": "req", "id": i, "svc": "sqs", "op": "ReceiveMessage", "p": poll}
+                    )
+                    for i in range(n)
+                )
+            )
+        settle(1.0 + cfg.memory_polls / 2000)  # every poll parked (10,000: about 5 s)
+        after, _ = d.memory()
+        for s in socks:
+            s.close()
+        admin.close()
+    return {"bytes_per_parked_poll": (after - before) / cfg.memory_polls}
+
+
+def memory_per_queued_message(python: str, cfg: Config) -> dict[str, Any]:
+    """RSS growth / ``queued_messages`` once that many messages of ``queued_message_size`` bytes
+    are queued in one standard queue (SendMessageBatch, 10 a call)."""
+    with daemon(python) as d:
+        admin = connect(d)
+        url = call(admin, "sqs", "CreateQueue", {"QueueName": "depth"})["r"]["QueueUrl"]
+        body = "m" * cfg.queued_message_size
+        batches = [
+            {
+                "QueueUrl": url,
+                "Entries": [{"Id": str(j), "MessageBody": body} for j in range(10)],
+            }
+            for _ in range(cfg.queued_messages // 10)
+        ]
+        settle()
+        before, _ = d.memory()
+        _pipeline(admin, "sqs", "SendMessageBatch", batches)
+        settle()
+        after, _ = d.memory()
+        attrs = call(
+            admin,
+            "sqs",
+            "GetQueueAttributes",
+            {"QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages"]},
+        )
+        queued = int(attrs["r"]["Attributes"]["ApproximateNumberOfMessages"])
+        admin.close()
+    return {"bytes_per_queued_message": (after - before) / queued, "queued": queued}
+
+
+def memory_per_queue(python: str, cfg: Config) -> dict[str, Any]:
+    """RSS growth / ``queues`` once that many (empty, standard) queues are created."""
+    with daemon(python) as d:
+        admin = connect(d)
+        call(admin, "sqs", "CreateQueue", {"QueueName": "warm"})
+        settle()
+        before, _ = d.memory()
+        _pipeline(admin, "sqs", "CreateQueue", [{"QueueName": f"q{i}"} for i in range(cfg.queues)])
+        settle()
+        after, _ = d.memory()
+        admin.close()
+    return {"bytes_per_queue": (after - before) / cfg.queues}
+
+
 PROBES: dict[str, Callable[[str, Config], dict[str, Any]]] = {
     "idle": idle_connection_bytes,
     "flood": prelogin_flood,
@@ -359,6 +465,9 @@ PROBES: dict[str, Callable[[str, Config], dict[str, Any]]] = {
     "unread_answers": unread_answers,
     "parked_polls": parked_polls,
     "slow_worker": slow_worker,
+    "memory_per_parked_poll": memory_per_parked_poll,
+    "memory_per_queued_message": memory_per_queued_message,
+    "memory_per_queue": memory_per_queue,
 }
 
 
@@ -414,6 +523,19 @@ def format_report(results: dict[str, dict[str, Any]], cfg: Config) -> str:
             f"{cfg.worker_event_size:,} B: +{_mb(w['connected_growth_bytes'])} while connected; "
             f"after it left, then after each of {cfg.worker_cycles} more connect/disconnect "
             f"cycles: {cycles}"
+        )
+        lines.append(
+            f"  memory per parked long poll ({cfg.memory_polls:,} parked): "
+            f"{r['memory_per_parked_poll']['bytes_per_parked_poll']:,.0f} B"
+        )
+        q = r["memory_per_queued_message"]
+        lines.append(
+            f"  memory per queued {cfg.queued_message_size:,} B message ({q['queued']:,} queued): "
+            f"{q['bytes_per_queued_message']:,.0f} B"
+        )
+        lines.append(
+            f"  memory per queue ({cfg.queues:,} queues): "
+            f"{r['memory_per_queue']['bytes_per_queue']:,.0f} B"
         )
     return "\n".join(lines)
 

@@ -175,3 +175,11 @@ def test_bench_limits_quick_json_reports_every_figure():
     assert _positive(results["parked_polls"]["parked_median_s"])
     assert len(results["slow_worker"]["growth_after_cycles_bytes"]) == 2
     assert "parked polls" in out and "worker that never reads" in out
+    for probe, key in (
+        ("memory_per_parked_poll", "bytes_per_parked_poll"),
+        ("memory_per_queued_message", "bytes_per_queued_message"),
+        ("memory_per_queue", "bytes_per_queue"),
+    ):
+        assert isinstance(results[probe][key], float), (probe, results[probe])
+    assert results["memory_per_queued_message"]["queued"] == 2_000
+    assert "memory per parked long poll" in out and "memory per queue" in out
