@@ -197,3 +197,17 @@ def entries(params: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
                 f"Value for parameter {name} is invalid. Reason: each entry must be a map."
             )
     return out
+
+
+def as_binary(value: Any) -> Any:
+    """A message attribute's BinaryValue as bytes: a bytearray or memoryview copied, text encoded
+    as UTF-8 (as boto3 sends it). Anything else, a text with a lone surrogate included (no text
+    at all), comes back as it is, for the caller to refuse with its service's words."""
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if type(value) is str:
+        try:
+            return value.encode()
+        except UnicodeEncodeError:
+            return value
+    return value

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ParameterValueInvalid
-from ..params import parse_json
+from ..params import as_binary, parse_json
 
 _ATTR_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 _DATA_TYPE = re.compile(r"(String|String\.Array|Number|Binary)(\..+)?")
@@ -74,14 +74,7 @@ def message_attributes(raw: Any) -> dict[str, dict[str, Any]] | None:
                 "set of supported type prefixes is Binary, Number, and String."
             )
         if data_type.startswith("Binary"):
-            value = attr.get("BinaryValue")
-            if isinstance(value, bytearray | memoryview):
-                value = bytes(value)
-            elif type(value) is str:
-                try:
-                    value = value.encode()
-                except UnicodeEncodeError:
-                    pass  # a lone surrogate is no text: still a str, refused below
+            value = as_binary(attr.get("BinaryValue"))
             if type(value) is not bytes or not value or "StringValue" in attr:
                 raise ParameterValueInvalid(
                     f"The message attribute '{name}' must contain non-empty message "

@@ -19,7 +19,7 @@ from typing import Any
 from .. import limits
 from ..errors import InvalidMessageContents, InvalidParameterValue, MissingParameter
 from ..ids import uuid4_from
-from ..params import check_int, check_known, safe_repr
+from ..params import as_binary, check_int, check_known, safe_repr
 from .addressing import ready
 from .message import (
     CONTROL_TO_HIGH,
@@ -295,14 +295,7 @@ def _message_attributes(raw: Any, param: str) -> dict[str, dict[str, Any]]:
                 "reserved by AWS and not implemented."
             )
         if data_type.startswith("Binary"):
-            value = attr.get("BinaryValue")
-            if isinstance(value, (bytearray, memoryview)):
-                value = bytes(value)
-            elif isinstance(value, str):
-                try:
-                    value = value.encode("utf-8")
-                except UnicodeEncodeError:
-                    pass  # a lone surrogate is no text: still a str, refused below
+            value = as_binary(attr.get("BinaryValue"))
             if "StringValue" in attr or type(value) is not bytes or not value:
                 raise InvalidParameterValue(
                     f"Message (user) attribute '{name}' must contain a non-empty value of "
